@@ -1,0 +1,101 @@
+"""Find or build an Asterisk and run it on the generated configuration.
+
+A system Asterisk >= 20 is used when installed. Otherwise a Debian sid root file system with
+Asterisk 22 is built once with mmdebstrap (cached outside the project) and Asterisk runs in it
+under chroot, in a private mount namespace where the instance folder is bind-mounted at
+/srv/madoguchi, so nothing inside the root file system is edited and mounts vanish with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..settings import Settings
+from .confgen import CHROOT_MOUNT, Layout, layout_for
+
+log = logging.getLogger(__name__)
+
+ROOTFS_PACKAGES = ["asterisk", "asterisk-modules", "asterisk-core-sounds-en-wav",
+                   "asterisk-moh-opsound-wav"]
+
+
+class PbxError(Exception):
+    """Asterisk cannot be found, built or started."""
+
+
+@dataclass(frozen=True)
+class Pbx:
+    chroot: bool
+    rootfs: Path | None
+    layout: Layout
+
+    def command(self) -> list[str]:
+        conf = f"{self.layout.asterisk}/etc/asterisk.conf"
+        if not self.chroot:
+            return ["asterisk", "-f", "-n", "-C", conf]
+        assert self.rootfs is not None
+        mount_point = self.rootfs / CHROOT_MOUNT.lstrip("/")
+        script = (f"mount --bind {shlex.quote(str(self.layout.local))} "
+                  f"{shlex.quote(str(mount_point))} && exec chroot "
+                  f"{shlex.quote(str(self.rootfs))} /usr/sbin/asterisk -f -n -C {shlex.quote(conf)}")
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+
+
+def system_asterisk_version() -> tuple[int, int] | None:
+    exe = shutil.which("asterisk")
+    if exe is None:
+        return None
+    out = subprocess.run([exe, "-V"], capture_output=True, text=True, check=False).stdout
+    m = re.search(r"Asterisk (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def choose(settings: Settings) -> Pbx:
+    mode = settings.asterisk.mode
+    if mode == "system" or (mode == "auto" and (system_asterisk_version() or (0, 0)) >= (20, 0)):
+        return Pbx(False, None, layout_for(settings, chroot=False))
+    return Pbx(True, settings.asterisk.rootfs, layout_for(settings, chroot=True))
+
+
+def rootfs_ready(rootfs: Path) -> bool:
+    return (rootfs / "usr/sbin/asterisk").exists() and (rootfs / CHROOT_MOUNT.lstrip("/")).is_dir()
+
+
+def build_rootfs(rootfs: Path) -> None:
+    """Build the sid root file system once; an interrupted build never looks finished."""
+    if rootfs_ready(rootfs):
+        return
+    if os.geteuid() != 0:
+        raise PbxError("building the Asterisk root file system needs root (mmdebstrap, chroot)")
+    if shutil.which("mmdebstrap") is None:
+        raise PbxError("mmdebstrap is not installed: apt-get install mmdebstrap")
+    tmp = rootfs.with_name(rootfs.name + ".building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    log.info("building Asterisk root file system in %s (about a minute)", rootfs)
+    # the sid Release file in the mirror can be past its Valid-Until date
+    cmd = ["mmdebstrap", "--variant=minbase", "--aptopt=Acquire::Check-Valid-Until \"false\"",
+           f"--include={','.join(ROOTFS_PACKAGES)}", "sid", str(tmp)]
+    result = subprocess.run(cmd, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PbxError(f"mmdebstrap failed with exit code {result.returncode}")
+    (tmp / CHROOT_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    tmp.rename(rootfs)
+
+
+def prepare(pbx: Pbx) -> None:
+    if pbx.chroot:
+        assert pbx.rootfs is not None
+        build_rootfs(pbx.rootfs)
+    elif system_asterisk_version() is None:
+        raise PbxError("asterisk.mode is 'system' but no asterisk binary is on PATH")

@@ -1,0 +1,212 @@
+"""Typed configuration, validated at start-up from the YAML files in the config folder.
+
+Layout of a config folder:
+  madoguchi.yaml  engine, Asterisk and service settings
+  agents.yaml     operators (PJSIP endpoints)
+  flows/*.yaml    IVR call flows, one per entry point
+Secrets never live here: they come from the environment or the state folder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .yamlconf import ConfigError, Location, Node, load_yaml
+
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_EXTEN = re.compile(r"^[0-9]{2,8}$")
+_CONTACT = re.compile(r"^sip:[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class FastAgiSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    mode: str  # auto | chroot | system
+    rootfs: Path
+    ami_host: str
+    ami_port: int
+    ami_username: str
+    sip_host: str
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    trunk_match: str
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    did: str
+    flow: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    ring_timeout: int  # seconds an operator's phone rings before the next operator is tried
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str  # extension, also the PJSIP endpoint name
+    name: str
+    queues: tuple[str, ...]
+    contact: str | None  # static contact (a desk phone or a test peer) instead of registration
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    state_dir: Path
+    http: HttpSettings
+    fastagi: FastAgiSettings
+    database_url: str
+    asterisk: AsteriskSettings
+    services: tuple[Service, ...]
+    queues: tuple[Queue, ...]
+    agents: tuple[Agent, ...]
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.state_dir / "asterisk" / "recordings"
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def queue(self, queue_id: str) -> Queue | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+
+def _host(node: Node, key: str, default: str) -> str:
+    value = node.str(key, default)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ConfigError(node.at(key), f"{key!r} must be an IP address, got {value!r}") from exc
+    return value
+
+
+def _ident(node: Node, key: str, default: str | None = None) -> str:
+    value = node.str(key, default)
+    if not _ID.match(value):
+        raise ConfigError(node.at(key), f"{key!r} must match {_ID.pattern}, got {value!r}")
+    return value
+
+
+def load_settings(config_dir: Path, state_dir: Path) -> Settings:
+    """Read and validate a config folder; raises ConfigError naming file:line:column."""
+    main_file = config_dir / "madoguchi.yaml"
+    root = Node(load_yaml(main_file), Location(str(main_file), 1, 1), "madoguchi.yaml")
+
+    engine = root.child("engine")
+    http_node = engine.child("http")
+    http = HttpSettings(_host(http_node, "host", "127.0.0.1"),
+                        http_node.int("port", 8080, 1, 65535))
+    http_node.done()
+    agi_node = engine.child("fastagi")
+    fastagi = FastAgiSettings(_host(agi_node, "host", "127.0.0.1"),
+                              agi_node.int("port", 4573, 1, 65535))
+    agi_node.done()
+    default_db = f"sqlite+aiosqlite:///{state_dir.resolve() / 'madoguchi.db'}"
+    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or engine.str("database_url", "") \
+        or default_db
+    engine.done()
+
+    ast = root.child("asterisk")
+    mode = ast.str("mode", "auto")
+    if mode not in ("auto", "chroot", "system"):
+        raise ConfigError(ast.at("mode"), f"'mode' must be auto, chroot or system, got {mode!r}")
+    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or ast.str(
+        "rootfs", "/var/cache/madoguchi/asterisk-sid"))
+    ami = ast.child("ami")
+    sip = ast.child("sip")
+    rtp = ast.child("rtp")
+    asterisk = AsteriskSettings(
+        mode=mode, rootfs=rootfs,
+        ami_host=_host(ami, "host", "127.0.0.1"), ami_port=ami.int("port", 5038, 1, 65535),
+        ami_username=_ident(ami, "username", "madoguchi"),
+        sip_host=_host(sip, "host", "127.0.0.1"), sip_port=sip.int("port", 5060, 1, 65535),
+        rtp_start=rtp.int("start", 10000, 1024, 65535), rtp_end=rtp.int("end", 10999, 1024, 65535),
+        trunk_match=_host(ast, "trunk_match", "127.0.0.1"),
+    )
+    for n in (ami, sip, rtp):
+        n.done()
+    ast.done()
+    if asterisk.rtp_end <= asterisk.rtp_start:
+        raise ConfigError(rtp.where, "'rtp.end' must be above 'rtp.start'")
+
+    queues: list[Queue] = []
+    for item, where in root.items("queues"):
+        q = Node(item, where, "queue")
+        queues.append(Queue(_ident(q, "id"), q.int("ring_timeout", 15, 3, 120)))
+        q.done()
+    queue_ids = {q.id for q in queues}
+
+    services: list[Service] = []
+    for item, where in root.items("services"):
+        s = Node(item, where, "service")
+        did = s.str("did")
+        if not _EXTEN.match(did):
+            raise ConfigError(s.at("did"), f"'did' must be 2-8 digits, got {did!r}")
+        queue = _ident(s, "queue")
+        if queue not in queue_ids:
+            raise ConfigError(s.at("queue"), f"unknown queue {queue!r}")
+        services.append(Service(_ident(s, "id"), s.str("name"), did, _ident(s, "flow"), queue))
+        s.done()
+    _unique([(s.id, s) for s in services], "service id", main_file)
+    _unique([(s.did, s) for s in services], "service did", main_file)
+    root.done()
+
+    agents = _load_agents(config_dir / "agents.yaml", queue_ids)
+    return Settings(config_dir, state_dir, http, fastagi, database_url, asterisk,
+                    tuple(services), tuple(queues), tuple(agents))
+
+
+def _load_agents(path: Path, queue_ids: set[str]) -> list[Agent]:
+    root = Node(load_yaml(path), Location(str(path), 1, 1), "agents.yaml")
+    agents: list[Agent] = []
+    seen: set[str] = set()
+    for item, where in root.items("agents"):
+        a = Node(item, where, "agent")
+        agent_id = a.str("id")
+        if not _EXTEN.match(agent_id):
+            raise ConfigError(a.at("id"), f"'id' must be an extension of 2-8 digits, got {agent_id!r}")
+        if agent_id in seen:
+            raise ConfigError(a.at("id"), f"duplicate agent id {agent_id!r}")
+        seen.add(agent_id)
+        agent_queues = a.str_list("queues")
+        for q in agent_queues:
+            if q not in queue_ids:
+                raise ConfigError(a.at("queues"), f"unknown queue {q!r}")
+        contact = a.str("contact", "") or None
+        if contact is not None and not _CONTACT.match(contact):
+            raise ConfigError(a.at("contact"), f"'contact' must look like sip:host:port, got {contact!r}")
+        agents.append(Agent(agent_id, a.str("name", agent_id), tuple(agent_queues), contact))
+        a.done()
+    root.done()
+    return agents
+
+
+def _unique(pairs: list[tuple[str, Service]], what: str, path: Path) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ConfigError(Location(str(path), 1, 1), f"duplicate {what} {key!r}")
+        seen.add(key)

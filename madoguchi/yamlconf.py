@@ -1,0 +1,157 @@
+"""YAML loading that remembers where every value came from.
+
+Admins edit YAML by hand, so every validation error must name the file, line and column.
+PyYAML's composer knows the marks; we keep them on small dict/list subclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; the message names file:line:column."""
+
+    def __init__(self, location: Location | None, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"{location}: {reason}" if location else reason)
+
+
+class LocDict(dict[str, Any]):
+    location: Location
+    key_locations: dict[str, Location]
+
+
+class LocList(list[Any]):
+    location: Location
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _loc(loader: _Loader, node: yaml.Node) -> Location:
+    mark = node.start_mark
+    return Location(str(loader.name), mark.line + 1, mark.column + 1)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
+    result = LocDict()
+    result.location = _loc(loader, node)
+    result.key_locations = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            key = str(key)
+        if key in result:
+            raise ConfigError(_loc(loader, key_node), f"duplicate key {key!r}")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_locations[key] = _loc(loader, value_node)
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
+    result = LocList(loader.construct_object(child, deep=True) for child in node.value)
+    result.location = _loc(loader, node)
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file; syntax errors become ConfigError with the position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(None, f"{path}: cannot read: {exc.strerror}") from exc
+    loader = _Loader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = Location(str(path), mark.line + 1, mark.column + 1) if mark else None
+        raise ConfigError(where, f"YAML syntax: {exc.problem}") from exc
+    finally:
+        loader.dispose()
+
+
+class Node:
+    """A cursor over a located mapping, used by the typed validators."""
+
+    def __init__(self, data: Any, where: Location, what: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(where, f"{what} must be a mapping")
+        self.data: dict[str, Any] = data
+        self.where = getattr(data, "location", where)
+        self._keys: dict[str, Location] = getattr(data, "key_locations", {})
+        self._used: set[str] = set()
+
+    def at(self, key: str) -> Location:
+        return self._keys.get(key, self.where)
+
+    def _get(self, key: str, default: Any, required: bool) -> Any:
+        self._used.add(key)
+        if key not in self.data or self.data[key] is None:
+            if required:
+                raise ConfigError(self.where, f"missing required field {key!r}")
+            return default
+        return self.data[key]
+
+    def str(self, key: str, default: str | None = None) -> str:
+        value = self._get(key, default, default is None)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(self.at(key), f"{key!r} must be a string")
+        return str(value)
+
+    def int(self, key: str, default: int | None = None, lo: int | None = None,
+            hi: int | None = None) -> int:
+        value = self._get(key, default, default is None)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self.at(key), f"{key!r} must be an integer")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ConfigError(self.at(key), f"{key!r} must be between {lo} and {hi}, got {value}")
+        return value
+
+    def child(self, key: str, required: bool = False) -> Node:
+        value = self._get(key, {}, required)
+        return Node(value, self.at(key), key)
+
+    def items(self, key: str, required: bool = True) -> list[tuple[Any, Location]]:
+        value = self._get(key, [], required)
+        if not isinstance(value, list):
+            raise ConfigError(self.at(key), f"{key!r} must be a list")
+        base = getattr(value, "location", self.at(key))
+        out: list[tuple[Any, Location]] = []
+        for item in value:
+            out.append((item, getattr(item, "location", base)))
+        return out
+
+    def str_list(self, key: str, default: list[str] | None = None) -> list[str]:
+        value = self._get(key, default, default is None)
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise ConfigError(self.at(key), f"{key!r} must be a list of strings")
+        return [str(v) for v in value]
+
+    def done(self) -> None:
+        """Unknown fields are errors: a typo must not be silently ignored."""
+        for key in self.data:
+            if key not in self._used:
+                raise ConfigError(self.at(key), f"unknown field {key!r}")
