@@ -75,3 +75,12 @@ async def wait_complete(path: Path, timeout: float = 10.0, interval: float = 0.1
         if loop.time() >= deadline:
             raise RecordingFileError(f"recording {path.name} not complete after {timeout:.0f} s")
         await asyncio.sleep(interval)
+
+
+def discard_empty(path: Path) -> None:
+    """Remove a recording that holds a header and no audio; never touches real audio."""
+    try:
+        if path.stat().st_size <= 44:
+            path.unlink()
+    except FileNotFoundError:
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from ami_bridge.calls import Call
 from store.db import Database
 from store.models import CallRecord, Recording
 
-from .files import RecordingFileError, WavInfo, safe_path, wait_complete
+from .files import RecordingFileError, WavInfo, discard_empty, safe_path, wait_complete
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class RecordingService:
         turned into a row pointing at nothing.
         """
         info: WavInfo | None = None
+        if call.answered_at is None and call.recording is not None:
+            # nothing was bridged, so nothing was recorded: drop an empty file if one exists
+            await asyncio.to_thread(discard_empty, safe_path(self.root, call.recording))
+            call.recording = None
         if call.recording is not None:
             try:
                 info = await wait_complete(safe_path(self.root, call.recording), wait_timeout)

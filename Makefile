@@ -1,0 +1,48 @@
+# madoguchi — `make run` brings up Asterisk and the engine; `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config
+STATE  ?= state
+# Debian packages the project needs on the host (Asterisk itself comes in its own root fs)
+DEB_PACKAGES := mmdebstrap sip-tester sox espeak-ng python3-venv util-linux
+
+.PHONY: run test lint unit e2e deps venv pbx clean-state
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/madoguchi: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/madoguchi
+
+# Asterisk: a system Asterisk >= 20 if installed, else the cached Debian sid root fs
+pbx: deps venv
+	$(BIN)/madoguchi --config $(CONFIG) --state $(STATE) pbx build
+
+run: pbx
+	$(BIN)/madoguchi --config $(CONFIG) --state $(STATE) up
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -m "not asterisk"
+
+e2e: pbx
+	MADOGUCHI_E2E_REQUIRED=1 $(BIN)/pytest -m asterisk
+
+test: pbx lint
+	MADOGUCHI_E2E_REQUIRED=1 $(BIN)/pytest
+
+clean-state:
+	rm -rf $(STATE)

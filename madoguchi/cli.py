@@ -1,0 +1,146 @@
+"""Command line: `madoguchi run | up | pbx … | prompts build | config check | secrets show`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .pbx import confgen, runner
+from .secrets import Secrets, load_or_create
+from .settings import Settings, load_settings
+from .yamlconf import ConfigError
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
+    settings = load_settings(Path(args.config), Path(args.state))
+    from ivr.flow import load_flows
+    from ivr.prompts import load_prompt_texts
+
+    # validate everything the engine will read, so a bad file stops the start with its line
+    load_flows(settings.config_dir / "flows", {q.id for q in settings.queues})
+    load_prompt_texts(settings.config_dir / "prompts.yaml")
+    return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents])
+
+
+def _generate(settings: Settings, secrets: Secrets) -> runner.Pbx:
+    from ivr.prompts import build_prompts, load_prompt_texts
+
+    pbx = runner.choose(settings)
+    confgen.write(settings, secrets, pbx.layout)
+    texts = load_prompt_texts(settings.config_dir / "prompts.yaml")
+    build_prompts(texts, pbx.layout.local / "sounds")
+    return pbx
+
+
+def how_to_call(settings: Settings, secrets: Secrets) -> str:
+    a = settings.asterisk
+    agents = "\n".join(f"    {ag.id}  password {secrets.sip_passwords[ag.id]}"
+                       for ag in settings.agents)
+    return f"""
+madoguchi is up.
+  Console/API : http://{settings.http.host}:{settings.http.port}/  (token in {settings.state_dir}/secrets.json)
+  Health      : curl http://{settings.http.host}:{settings.http.port}/healthz
+  Recordings  : curl -H "Authorization: Bearer $(python3 -c 'import json;print(json.load(open("{settings.state_dir}/secrets.json"))["api_token"])')" http://{settings.http.host}:{settings.http.port}/api/recordings
+
+Place a call to the city call center (DID 1000) with SIPp, pressing 2 for English:
+  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf caller.xml -s 1000 -m 1 -i 127.0.0.1 -p 5061
+Operators: register a softphone to sip:{a.sip_host}:{a.sip_port} (UDP) as
+{agents}
+"""
+
+
+def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
+    from .engine import Engine
+    from .web import make_app
+
+    settings, secrets = _load(args)
+    pbx = _generate(settings, secrets) if with_pbx else runner.choose(settings)
+    child: subprocess.Popen[bytes] | None = None
+    if with_pbx:
+        runner.prepare(pbx)
+        log_path = pbx.layout.local / "log" / "console.log"
+        with open(log_path, "ab") as log_file:
+            child = subprocess.Popen(pbx.command(), stdin=subprocess.DEVNULL, stdout=log_file,
+                                     stderr=subprocess.STDOUT)
+        logging.getLogger(__name__).info("Asterisk started (pid %d), log %s", child.pid,
+                                         log_path)
+    try:
+        engine = Engine(settings, secrets, pbx.layout)
+        app = make_app(engine)
+        print(how_to_call(settings, secrets), flush=True)
+        web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
+                    handle_signals=True, shutdown_timeout=10)
+    finally:
+        if child is not None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def cmd_pbx(args: argparse.Namespace) -> int:
+    settings, secrets = _load(args)
+    if args.action == "build":
+        pbx = runner.choose(settings)
+        runner.prepare(pbx)
+        print("chroot" if pbx.chroot else "system", pbx.rootfs or "asterisk")
+        return 0
+    pbx = _generate(settings, secrets)
+    if args.action == "config":
+        print(pbx.layout.local / "etc")
+        return 0
+    runner.prepare(pbx)  # start: Asterisk in the foreground until SIGTERM
+    os.execvp(pbx.command()[0], pbx.command())
+    return 0  # pragma: no cover - exec does not return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="madoguchi")
+    parser.add_argument("--config", default=os.environ.get("MADOGUCHI_CONFIG", "config"))
+    parser.add_argument("--state", default=os.environ.get("MADOGUCHI_STATE", "state"))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the engine (Asterisk runs separately)")
+    sub.add_parser("up", help="generate config, start Asterisk and the engine together")
+    pbx = sub.add_parser("pbx", help="Asterisk: build | config | start")
+    pbx.add_argument("action", choices=["build", "config", "start"])
+    sub.add_parser("check", help="validate the config folder")
+    sub.add_parser("secrets", help="print the generated secrets (operators' SIP passwords)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return cmd_run(args, with_pbx=False)
+        if args.command == "up":
+            return cmd_run(args, with_pbx=True)
+        if args.command == "pbx":
+            return cmd_pbx(args)
+        if args.command == "check":
+            _load(args)
+            print("config OK")
+            return 0
+        settings, secrets = _load(args)
+        print(json.dumps({"api_token": secrets.api_token,
+                          "sip_passwords": secrets.sip_passwords}, indent=2))
+        return 0
+    except ConfigError as exc:
+        print(f"madoguchi: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except runner.PbxError as exc:
+        print(f"madoguchi: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

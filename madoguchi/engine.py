@@ -1,0 +1,149 @@
+"""The engine: wires AMI events, the FastAGI IVR, the ACD and the recordings index together.
+
+Everything runs in one asyncio loop. AMI events arrive in order through one subscriber; the
+caller channel's Hangup closes a call exactly once; closing a call (row + recording) runs as
+a task that shutdown waits for, so a SIGTERM loses no call record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from acd.service import Acd
+from ami_bridge.ami import AmiClient
+from ami_bridge.calls import Call, CallTracker
+from ami_bridge.fastagi import FastAgiServer
+from ivr.agi_runner import IvrRunner
+from ivr.flow import Flow, load_flows
+from ivr.prompts import PromptLibrary
+from recordings.service import RecordingService
+from store.db import Database
+
+from .metrics import Metrics
+from .pbx.confgen import Layout
+from .secrets import Secrets
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings, secrets: Secrets, layout: Layout,
+                 flows: dict[str, Flow] | None = None) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.layout = layout
+        self.flows = flows if flows is not None else load_flows(
+            settings.config_dir / "flows", {q.id for q in settings.queues})
+        self.metrics = Metrics()
+        self.db = Database(settings.database_url)
+        self.tracker = CallTracker()
+        a = settings.asterisk
+        self.ami = AmiClient(a.ami_host, a.ami_port, a.ami_username, secrets.ami_secret)
+        self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered)
+        self.recordings = RecordingService(self.db, layout.local / "recordings")
+        prompts = PromptLibrary(layout.local / "sounds", layout.ast("sounds"))
+        self.ivr = IvrRunner(settings, self.flows, self.tracker, prompts,
+                             layout.ast("recordings"), self._offered, self.acd.enqueue)
+        self.fastagi = FastAgiServer(self.ivr.handle, settings.fastagi.host,
+                                     settings.fastagi.port)
+        self._closing: set[asyncio.Task[None]] = set()
+        self._connections = 0
+        self.ami.subscribe(self._on_event)
+        self.ami.on_connected(self._on_connected)
+        self.ami.on_disconnected(self._on_disconnected)
+
+    # ---- lifecycle (called in order by the web app's cleanup context) -------------------------
+    async def start(self) -> None:
+        await self.db.create_schema()
+        await self.fastagi.start()
+        self.metrics.fastagi_listening.set(1)
+        await self.ami.start()  # returns at once; AMI may come later
+
+    async def stop(self) -> None:
+        await self.fastagi.close()
+        self.metrics.fastagi_listening.set(0)
+        await self.acd.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.ami.close()
+        await self.db.close()
+
+    async def health(self) -> dict[str, bool]:
+        return {"ami": self.ami.connected, "fastagi": self.fastagi.listening,
+                "database": await self.db.ping()}
+
+    # ---- callbacks ------------------------------------------------------------------------
+    def _offered(self, call: Call) -> None:
+        self.metrics.calls_offered.labels(call.service).inc()
+
+    def _answered(self, call: Call) -> None:
+        self.metrics.calls_answered.labels(call.service).inc()
+
+    async def _on_event(self, event: Mapping[str, str]) -> None:
+        name = event.get("Event")
+        if name == "Hangup":
+            uniqueid = event.get("Uniqueid", "")
+            self.acd.channel_hungup(uniqueid)
+            call = self.tracker.end(uniqueid)
+            if call is not None:
+                self._close_call(call)
+        elif name == "DeviceStateChange":
+            self.acd.device_state(event.get("Device", ""), event.get("State", ""))
+        self._refresh_gauges()
+
+    async def _on_connected(self) -> None:
+        self._connections += 1
+        if self._connections > 1:
+            self.metrics.ami_reconnects.inc()
+        self.metrics.ami_connected.set(1)
+        try:
+            await self.rebuild()
+        except Exception:
+            log.exception("state rebuild after AMI connect failed")
+
+    async def _on_disconnected(self) -> None:
+        self.metrics.ami_connected.set(0)
+
+    async def rebuild(self) -> None:
+        """Rebuild from Asterisk: which channels live, which operators are reachable."""
+        channels = await self.ami.send_list({"Action": "CoreShowChannels"}, timeout=10)
+        live = {ev.get("Uniqueid", "") for ev in channels if ev.get("Event") == "CoreShowChannel"}
+        endpoints = await self.ami.send_list({"Action": "PJSIPShowEndpoints"}, timeout=10)
+        states = [(f"PJSIP/{ev.get('ObjectName', '')}", ev.get("DeviceState", ""))
+                  for ev in endpoints if ev.get("Event") == "EndpointList"]
+        for call in self.tracker.live():
+            if call.uniqueid not in live:
+                ended = self.tracker.end(call.uniqueid)
+                if ended is not None:
+                    self._close_call(ended)
+        self.acd.resync(live, states)
+        self._refresh_gauges()
+        log.info("state rebuilt: %d live channels, %d tracked calls", len(live),
+                 len(self.tracker.live()))
+
+    def _close_call(self, call: Call) -> None:
+        self.acd.caller_gone(call)
+        self.metrics.calls_ended.labels(call.service, call.outcome).inc()
+        task = asyncio.get_running_loop().create_task(self._store(call))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _store(self, call: Call) -> None:
+        try:
+            rec = await self.recordings.close_call(call)
+        except Exception:
+            log.exception("call %s: could not store the call record", call.id)
+            return
+        if rec is not None:
+            self.metrics.recordings_indexed.inc()
+        elif call.recording is not None:
+            self.metrics.recordings_failed.inc()
+
+    def _refresh_gauges(self) -> None:
+        for queue, n in self.acd.waiting_counts().items():
+            self.metrics.waiting.labels(queue).set(n)
+        for state, n in self.acd.agent_counts().items():
+            self.metrics.agents.labels(state).set(n)

@@ -1,0 +1,32 @@
+"""Prometheus metrics. One registry per engine so tests can run several engines side by side.
+Labels stay small (service, queue, state): never a per-call label."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.calls_offered = Counter("madoguchi_calls_offered", "Calls that reached the IVR",
+                                     ["service"], registry=r)
+        self.calls_answered = Counter("madoguchi_calls_answered",
+                                      "Calls answered by an operator", ["service"], registry=r)
+        self.calls_ended = Counter("madoguchi_calls_ended", "Calls ended, by outcome",
+                                   ["service", "outcome"], registry=r)
+        self.ami_connected = Gauge("madoguchi_ami_connected", "1 while logged in to AMI",
+                                   registry=r)
+        self.ami_reconnects = Counter("madoguchi_ami_reconnects",
+                                      "AMI connections made after the first", registry=r)
+        self.fastagi_listening = Gauge("madoguchi_fastagi_listening",
+                                       "1 while the FastAGI server accepts connections",
+                                       registry=r)
+        self.waiting = Gauge("madoguchi_queue_waiting", "Callers waiting", ["queue"], registry=r)
+        self.agents = Gauge("madoguchi_agents", "Operators by state", ["state"], registry=r)
+        self.recordings_indexed = Counter("madoguchi_recordings_indexed",
+                                          "Recordings written to the index", registry=r)
+        self.recordings_failed = Counter("madoguchi_recordings_failed",
+                                         "Calls whose recording file was missing or incomplete",
+                                         registry=r)

@@ -1,0 +1,179 @@
+"""Real Asterisk 22 + SIPp + the engine as a subprocess, on test-only ports.
+
+When Asterisk cannot be started these tests skip, unless MADOGUCHI_E2E_REQUIRED=1 (set by
+`make test` and CI), where a missing dependency is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SIPP_DIR = ROOT / "tests" / "sipp"
+SIP_PORT, AMI_PORT, AGI_PORT, HTTP_PORT = 25060, 25038, 24573, 28080
+OPERATOR_PORT, OPERATOR_MEDIA = 25071, 27000
+CALLER_PORT, CALLER_MEDIA = 25061, 26000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("MADOGUCHI_E2E_REQUIRED") == "1":
+        pytest.fail(f"end-to-end dependency missing: {reason}")
+    pytest.skip(reason)
+
+
+def _wait_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+@dataclass
+class Stack:
+    config: Path
+    state: Path
+    token: str
+    http: str
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str],
+                                                                           bytes]:
+        req = urllib.request.Request(self.http + path, headers={
+            "Authorization": f"Bearer {self.token}", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def json(self, path: str) -> object:
+        status, _, body = self.get(path)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def metric(self, name: str, **labels: str) -> float:
+        _, _, body = self.get("/metrics")
+        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+                       if labels else "")
+        for line in body.decode().splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+def write_test_config(dest: Path) -> None:
+    shutil.copytree(ROOT / "config", dest)
+    main = yaml.safe_load((dest / "madoguchi.yaml").read_text(encoding="utf-8"))
+    main["engine"] = {"http": {"host": "127.0.0.1", "port": HTTP_PORT},
+                      "fastagi": {"host": "127.0.0.1", "port": AGI_PORT}}
+    main["asterisk"]["ami"]["port"] = AMI_PORT
+    main["asterisk"]["sip"]["port"] = SIP_PORT
+    main["asterisk"]["rtp"] = {"start": 21000, "end": 21999}
+    main["queues"][0]["ring_timeout"] = 8
+    (dest / "madoguchi.yaml").write_text(yaml.safe_dump(main, allow_unicode=True),
+                                         encoding="utf-8")
+    agents = yaml.safe_load((dest / "agents.yaml").read_text(encoding="utf-8"))
+    # one operator is a SIPp phone at a fixed address; the others have no phone registered
+    agents["agents"][0]["contact"] = f"sip:127.0.0.1:{OPERATOR_PORT}"
+    (dest / "agents.yaml").write_text(yaml.safe_dump(agents, allow_unicode=True),
+                                      encoding="utf-8")
+
+
+def _madoguchi(config: Path, state: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "madoguchi.cli", "--config", str(config), "--state",
+            str(state), *args]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if shutil.which("sipp") is None:
+        _unavailable("sipp is not installed (Debian sip-tester)")
+    if os.geteuid() != 0 and shutil.which("asterisk") is None:
+        _unavailable("running Asterisk in its root file system needs root")
+    base = tmp_path_factory.mktemp("stack")
+    config, state = base / "config", base / "state"
+    write_test_config(config)
+    build = subprocess.run(_madoguchi(config, state, "pbx", "config"), capture_output=True,
+                           text=True, check=False)
+    if build.returncode != 0:
+        _unavailable(f"madoguchi pbx config failed: {build.stderr[-2000:]}")
+    logs = base / "logs"
+    logs.mkdir()
+    ast_log = open(logs / "asterisk.log", "wb")  # noqa: SIM115 - closed at teardown
+    asterisk = subprocess.Popen(_madoguchi(config, state, "pbx", "start"),
+                                stdin=subprocess.DEVNULL, stdout=ast_log,
+                                stderr=subprocess.STDOUT)
+    engine_log = open(logs / "engine.log", "wb")  # noqa: SIM115
+    engine = None
+    try:
+        if not _wait_port(AMI_PORT, 60):
+            _unavailable("Asterisk did not open AMI: "
+                         + (logs / "asterisk.log").read_text(errors="replace")[-3000:])
+        engine = subprocess.Popen(_madoguchi(config, state, "run"), stdin=subprocess.DEVNULL,
+                                  stdout=engine_log, stderr=subprocess.STDOUT)
+        secrets = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
+        s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(s.http + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("engine never became healthy: "
+                        + (logs / "engine.log").read_text(errors="replace")[-3000:])
+        yield s
+    finally:
+        for proc in (engine, asterisk):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        ast_log.close()
+        engine_log.close()
+        artifacts = ROOT / "artifacts" / "e2e-logs"
+        shutil.rmtree(artifacts, ignore_errors=True)
+        shutil.copytree(logs, artifacts)
+        if engine is not None:
+            assert engine.returncode == 0, "engine did not shut down cleanly on SIGTERM"
+
+
+def sipp_operator(ring_ms: int = 1500, calls: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "operator.xml"), "-i", "127.0.0.1", "-p",
+         str(OPERATOR_PORT), "-mp", str(OPERATOR_MEDIA), "-m", str(calls), "-key", "ring",
+         str(ring_ms), "-nostdin", "-timeout", "90s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+
+
+def sipp_caller(service: str, caller: str, dtmf: str, talk_ms: int,
+                greet_ms: int = 4500) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller.xml"), "-s", service,
+         "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA), "-m", "1",
+         "-d", str(talk_ms), "-key", "caller", caller, "-key", "dtmf",
+         f"/usr/share/sip-tester/dtmf_2833_{dtmf}.pcap", "-key", "greet", str(greet_ms),
+         "-nostdin", "-timeout", "90s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)

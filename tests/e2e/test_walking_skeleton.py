@@ -1,0 +1,94 @@
+"""One real call: SIPp caller → IVR (DTMF 2, English) → ACD → SIPp operator, recorded,
+indexed, searchable, streamable with Range, counted in /metrics."""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+import wave
+from array import array
+from datetime import datetime
+
+import pytest
+
+from .conftest import Stack, sipp_caller, sipp_operator
+
+pytestmark = pytest.mark.asterisk
+
+
+def _rms(frames: bytes) -> float:
+    samples = array("h", frames)
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def _wait_for_recording(stack: Stack, caller: str, timeout: float = 20) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = stack.json(f"/api/recordings?caller={caller}")
+        assert isinstance(data, dict)
+        if data["items"]:
+            assert len(data["items"]) == 1
+            item = data["items"][0]
+            assert isinstance(item, dict)
+            return item
+        time.sleep(0.3)
+    raise AssertionError(f"no recording indexed for caller {caller}")
+
+
+def test_call_reaches_operator_and_is_recorded(stack: Stack) -> None:
+    offered_before = stack.metric("madoguchi_calls_offered_total", service="city")
+    answered_before = stack.metric("madoguchi_calls_answered_total", service="city")
+    operator = sipp_operator(ring_ms=1500)
+    try:
+        caller = sipp_caller("1000", "0312345678", dtmf="2", talk_ms=8000)
+        assert caller.returncode == 0, caller.stderr.decode(errors="replace")[-3000:]
+        _, op_err = operator.communicate(timeout=30)
+        assert operator.returncode == 0, f"operator did not get the call: {op_err!r}"
+    finally:
+        if operator.poll() is None:
+            operator.kill()
+
+    item = _wait_for_recording(stack, "0312345678")
+    assert item["agent"] == "7001"
+    assert item["caller"] == "0312345678"
+    assert item["service"] == "city"
+    assert item["did"] == "1000"
+    assert item["language"] == "en"  # DTMF 2 chose English
+    assert item["outcome"] == "answered"
+
+    status, headers, body = stack.get(str(item["audio_url"]))
+    assert status == 200
+    assert headers["Content-Type"].startswith("audio/wav")
+    with wave.open(io.BytesIO(body)) as wav:
+        assert wav.getframerate() == 8000
+        assert wav.getsampwidth() == 2
+        duration = wav.getnframes() / wav.getframerate()
+        frames = wav.readframes(wav.getnframes())
+    talk = (datetime.fromisoformat(str(item["ended_at"]))
+            - datetime.fromisoformat(str(item["answered_at"]))).total_seconds()
+    assert 6.0 < talk < 14.0, talk
+    assert abs(duration - talk) < 1.5, (duration, talk)
+    assert abs(float(item["duration_s"]) - duration) < 0.01  # type: ignore[arg-type]
+    assert _rms(frames) > 100, "recording is silence"
+
+    status, headers, part = stack.get(str(item["audio_url"]), {"Range": "bytes=100-1099"})
+    assert status == 206
+    assert headers["Content-Range"] == f"bytes 100-1099/{len(body)}"
+    assert part == body[100:1100]
+
+    assert stack.metric("madoguchi_calls_offered_total", service="city") == offered_before + 1
+    assert stack.metric("madoguchi_calls_answered_total", service="city") == answered_before + 1
+    assert stack.metric("madoguchi_recordings_indexed_total") >= 1
+    assert stack.metric("madoguchi_ami_connected") == 1
+
+
+def test_api_refuses_without_token(stack: Stack) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(stack.http + "/api/recordings", timeout=5)
+    assert err.value.code == 401

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from madoguchi.pbx import confgen
+from madoguchi.secrets import load_or_create
+from madoguchi.settings import load_settings
+from madoguchi.yamlconf import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_config(tmp_path: Path) -> Path:
+    dest = tmp_path / "config"
+    shutil.copytree(ROOT / "config", dest)
+    return dest
+
+
+def test_default_config_loads(tmp_path: Path) -> None:
+    s = load_settings(ROOT / "config", tmp_path)
+    assert [(x.id, x.did) for x in s.services] == [("city", "1000"), ("water", "2000")]
+    assert [a.id for a in s.agents] == ["7001", "7002", "7003", "7004"]
+    assert s.asterisk.ami_host == "127.0.0.1" and s.fastagi.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("old", "new", "where", "reason"), [
+    ("port: 5038", "port: 99999", ":10:32:", "between 1 and 65535"),
+    ("    queue: city\n  - id: water", "    queue: nowhere\n  - id: water", ":24:12:",
+     "unknown queue 'nowhere'"),
+    ("trunk_match: 127.0.0.1", "trunk_match: everyone", ":13:16:", "must be an IP address"),
+    ("  mode: auto", "  mode: auto\n  colour: blue", ":10:", "unknown field 'colour'"),
+    ("engine:", "engine: [", ":", "YAML syntax"),
+])
+def test_bad_config_is_refused_with_file_and_line(tmp_path: Path, old: str, new: str,
+                                                   where: str, reason: str) -> None:
+    cfg = copy_config(tmp_path)
+    main = cfg / "madoguchi.yaml"
+    text = main.read_text(encoding="utf-8")
+    assert old in text
+    main.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, tmp_path / "state")
+    assert str(err.value).startswith(str(main) + where), str(err.value)
+    assert reason in str(err.value)
+
+
+def test_secrets_generated_once_private_and_stable(tmp_path: Path) -> None:
+    first = load_or_create(tmp_path, ["7001", "7002"])
+    mode = stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode)
+    assert mode == 0o600
+    second = load_or_create(tmp_path, ["7001", "7002", "7003"])
+    assert first.ami_secret == second.ami_secret and len(first.ami_secret) >= 24
+    assert first.sip_passwords["7001"] == second.sip_passwords["7001"]
+    assert "7003" in second.sip_passwords
+    assert len(set(second.sip_passwords.values())) == 3
+
+
+def test_generated_asterisk_config_is_loopback_and_uses_generated_secrets(tmp_path: Path) -> None:
+    s = load_settings(ROOT / "config", tmp_path)
+    sec = load_or_create(tmp_path, [a.id for a in s.agents])
+    files = confgen.render(s, sec, confgen.layout_for(s, chroot=True))
+    assert "bindaddr = 127.0.0.1" in files["manager.conf"]
+    assert f"secret = {sec.ami_secret}" in files["manager.conf"]
+    assert "bind = 127.0.0.1:5060" in files["pjsip.conf"]
+    assert "match = 127.0.0.1" in files["pjsip.conf"]
+    assert "[anonymous]" not in files["pjsip.conf"]
+    for agent in s.agents:
+        assert f"password = {sec.sip_passwords[agent.id]}" in files["pjsip.conf"]
+    assert "agi://127.0.0.1:4573/${MADO_SERVICE}" in files["extensions.conf"]
+    assert "exten => 1000,1,Set(__MADO_SERVICE=city)" in files["extensions.conf"]
+    assert "autoload=no" in files["modules.conf"]
+    assert "{{" not in files["extensions.conf"].split("\n[general]")[1]
+    path = confgen.write(s, sec, confgen.layout_for(s, chroot=True))
+    assert stat.S_IMODE((path.parent / "manager.conf").stat().st_mode) == 0o600
