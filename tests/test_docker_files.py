@@ -1,0 +1,42 @@
+"""Docker cannot run here; check the files are well formed and consistent with the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and not line.startswith(" "):
+            word, _, rest = line.partition(" ")
+            out.append((word, rest))
+    return out
+
+
+def test_engine_dockerfile_copies_every_package_and_runs_unprivileged() -> None:
+    instr = _instructions(ROOT / "docker" / "Dockerfile")
+    assert instr[0][0] == "FROM"
+    copied = {rest.split()[0] for word, rest in instr if word == "COPY"}
+    for package in ("madoguchi", "ivr", "acd", "ami_bridge", "recordings", "store",
+                    "dialplans", "config"):
+        assert package in copied, package
+        assert (ROOT / package).is_dir()
+    assert ("USER", "madoguchi") in instr
+    assert instr[-1] == ("CMD", '["madoguchi", "run"]')
+
+
+def test_compose_services_share_state_and_loopback() -> None:
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == {"config", "asterisk", "engine"}
+    for name in ("asterisk", "engine"):
+        assert services[name]["network_mode"] == "host"
+        assert "state:/var/lib/madoguchi" in services[name]["volumes"]
+        dockerfile = ROOT / "docker" / Path(services[name]["build"]["dockerfile"]).name
+        assert dockerfile.exists()
+    assert "state" in compose["volumes"]
