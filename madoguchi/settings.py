@@ -130,7 +130,7 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     engine.done()
 
     ast = root.child("asterisk")
-    mode = ast.str("mode", "auto")
+    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or ast.str("mode", "auto")
     if mode not in ("auto", "chroot", "system"):
         raise ConfigError(ast.at("mode"), f"'mode' must be auto, chroot or system, got {mode!r}")
     rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or ast.str(

@@ -60,18 +60,13 @@ def layout_for(settings: Settings, chroot: bool) -> Layout:
 def render(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, str]:
     a = settings.asterisk
     files: dict[str, str] = {}
+    # only the instance's own folders; modules, sounds and music stay at the build's defaults
     files["asterisk.conf"] = f"""[directories]
 astetcdir => {layout.ast('etc')}
-astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules
-astvarlibdir => /var/lib/asterisk
 astdbdir => {layout.ast('db')}
-astkeydir => /var/lib/asterisk
-astdatadir => /usr/share/asterisk
-astagidir => /usr/share/asterisk/agi-bin
 astspooldir => {layout.ast('spool')}
 astrundir => {layout.ast('run')}
 astlogdir => {layout.ast('log')}
-astsbindir => /usr/sbin
 
 [options]
 verbose = 1
@@ -104,7 +99,7 @@ writetimeout = 5000
 """
     files["rtp.conf"] = f"[general]\nrtpstart = {a.rtp_start}\nrtpend = {a.rtp_end}\n"
     files["musiconhold.conf"] = (
-        "[default]\nmode = files\ndirectory = /usr/share/asterisk/moh\nsort = random\n")
+        "[default]\nmode = files\ndirectory = moh\nsort = random\n")
     files["pjsip.conf"] = _pjsip(settings, secrets)
     files["queues.conf"] = _queues(settings)
     files["extensions.conf"] = _dialplan(settings, layout)
