@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ class Stack:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, dict(resp.headers), resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            with err:
+                return err.code, dict(err.headers), err.read()
 
     def json(self, path: str) -> object:
         status, _, body = self.get(path)
@@ -160,20 +162,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def sipp_operator(ring_ms: int = 1500, calls: int = 1) -> subprocess.Popen[bytes]:
+    """A SIPp phone at operator 7001's fixed contact: rings ring_ms, answers, talks."""
     return subprocess.Popen(
         ["sipp", "-sf", str(SIPP_DIR / "operator.xml"), "-i", "127.0.0.1", "-p",
-         str(OPERATOR_PORT), "-mp", str(OPERATOR_MEDIA), "-m", str(calls), "-key", "ring",
-         str(ring_ms), "-nostdin", "-timeout", "90s"],
+         str(OPERATOR_PORT), "-mp", str(OPERATOR_MEDIA), "-m", str(calls), "-d", str(ring_ms),
+         "-nostdin", "-timeout", "90s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
 
 
-def sipp_caller(service: str, caller: str, dtmf: str, talk_ms: int,
-                greet_ms: int = 4500) -> subprocess.CompletedProcess[bytes]:
+def sipp_caller(service: str, caller: str, dtmf: str,
+                talk_ms: int) -> subprocess.CompletedProcess[bytes]:
+    """A SIPp caller: dials service, presses dtmf 4.5 s in, talks 7 s of audio, waits
+    talk_ms after the audio starts, hangs up."""
     return subprocess.run(
         ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller.xml"), "-s", service,
          "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA), "-m", "1",
          "-d", str(talk_ms), "-key", "caller", caller, "-key", "dtmf",
-         f"/usr/share/sip-tester/dtmf_2833_{dtmf}.pcap", "-key", "greet", str(greet_ms),
+         f"/usr/share/sip-tester/dtmf_2833_{dtmf}.pcap",
          "-nostdin", "-timeout", "90s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
