@@ -12,10 +12,10 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ami_bridge.calls import Call, CallTracker
 from madoguchi.settings import Settings
@@ -170,8 +170,8 @@ class Acd:
         except Exception as exc:  # the channel may already be gone; nothing to undo
             log.debug("hangup of %s: %r", channel_id, exc)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

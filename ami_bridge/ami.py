@@ -441,7 +441,7 @@ class AmiClient:
         self._dispatcher = asyncio.create_task(self._dispatch_events(), name="ami-events")
         self._runner = asyncio.create_task(self._run(), name=f"ami {self._host}:{self._port}")
 
-    async def wait_connected(self, timeout: float) -> bool:  # noqa: ASYNC109 - public API
+    async def wait_connected(self, timeout: float) -> bool:
         """Wait until logged in. Return False if that did not happen within ``timeout``."""
         if self.connected:
             return True
@@ -484,7 +484,7 @@ class AmiClient:
     # -- actions ------------------------------------------------------------------------
 
     async def send(
-        self, action: ActionHeaders, timeout: float | None = None  # noqa: ASYNC109
+        self, action: ActionHeaders, timeout: float | None = None
     ) -> dict[str, str]:
         """Send an action and return its reply.
 
@@ -501,7 +501,7 @@ class AmiClient:
         return await self._send_on(self._usable_session(), action, self._timeout(timeout))
 
     async def originate(
-        self, action: ActionHeaders, timeout: float | None = None  # noqa: ASYNC109
+        self, action: ActionHeaders, timeout: float | None = None
     ) -> dict[str, str]:
         """Originate a call and wait for its outcome. Return the ``OriginateResponse`` event.
 
@@ -549,7 +549,7 @@ class AmiClient:
                 outcome.exception()
 
     async def send_list(
-        self, action: ActionHeaders, timeout: float | None = None  # noqa: ASYNC109
+        self, action: ActionHeaders, timeout: float | None = None
     ) -> list[dict[str, str]]:
         """Send a list action (CoreShowChannels, PJSIPShowEndpoints...). Return its events.
 

@@ -94,7 +94,7 @@ class AgiSession:
 
     # The per-command timeout defaults to the server's command_timeout, and
     # expiry has to be reported as AgiTimeout, hence a parameter here.
-    async def command(self, *parts: str, timeout: float | None = None) -> AgiReply:  # noqa: ASYNC109
+    async def command(self, *parts: str, timeout: float | None = None) -> AgiReply:
         """Send one command and return its successful reply, or raise an AgiError."""
         line = format_command(*parts)  # validate before touching the stream
         limit = self._command_timeout if timeout is None else timeout

@@ -66,34 +66,35 @@ def _targets(node: FlowNode) -> list[str]:
 
 def load_flow(path: Path, queues: set[str]) -> Flow:
     root = Node(load_yaml(path), Location(str(path), 1, 1), "flow")
-    start = root.str("start")
+    start = root.text("start")
     raw_nodes = root.child("nodes", required=True)
     nodes: dict[str, FlowNode] = {}
     where: dict[str, Location] = {}
     for node_id in raw_nodes.data:
         n = raw_nodes.child(node_id)
-        kind = n.str("type")
+        kind = n.text("type")
         parsed: FlowNode
         if kind == "play":
-            parsed = Play(node_id, n.str("prompt"), n.str("next"))
+            parsed = Play(node_id, n.text("prompt"), n.text("next"))
         elif kind == "menu":
             choices_node = n.child("choices", required=True)
             choices = {}
             for digit in choices_node.data:
                 if digit not in "0123456789*#" or len(digit) != 1:
-                    raise ConfigError(choices_node.at(digit), f"choice {digit!r} is not one DTMF key")
-                choices[digit] = choices_node.str(digit)
+                    raise ConfigError(choices_node.at(digit),
+                                      f"choice {digit!r} is not one DTMF key")
+                choices[digit] = choices_node.text(digit)
             choices_node.done()
-            parsed = Menu(node_id, n.str("prompt"), n.int("timeout", 5, 1, 30),
-                          n.int("retries", 2, 0, 5), choices, n.str("on_timeout"),
-                          n.str("on_invalid"))
+            parsed = Menu(node_id, n.text("prompt"), n.integer("timeout", 5, 1, 30),
+                          n.integer("retries", 2, 0, 5), choices, n.text("on_timeout"),
+                          n.text("on_invalid"))
         elif kind == "language":
-            lang = n.str("language")
+            lang = n.text("language")
             if lang not in LANGUAGES:
                 raise ConfigError(n.at("language"), f"unknown language {lang!r}")
-            parsed = SetLanguage(node_id, lang, n.str("next"))
+            parsed = SetLanguage(node_id, lang, n.text("next"))
         elif kind == "queue":
-            queue = n.str("queue")
+            queue = n.text("queue")
             if queue not in queues:
                 raise ConfigError(n.at("queue"), f"unknown queue {queue!r}")
             parsed = ToQueue(node_id, queue)
@@ -111,7 +112,8 @@ def load_flow(path: Path, queues: set[str]) -> Flow:
     for node in nodes.values():
         for target in _targets(node):
             if target not in nodes:
-                raise ConfigError(where[node.id], f"node {node.id!r} goes to missing node {target!r}")
+                raise ConfigError(where[node.id],
+                                  f"node {node.id!r} goes to missing node {target!r}")
     return Flow(path.stem, start, nodes)
 
 

@@ -34,7 +34,7 @@ def load_prompt_texts(path: Path) -> dict[str, dict[str, str]]:
         for lang in list(texts.data):
             if lang not in LANGUAGES:
                 raise ConfigError(texts.at(lang), f"unknown language {lang!r}")
-            out[prompt_id][lang] = texts.str(lang)
+            out[prompt_id][lang] = texts.text(lang)
         texts.done()
     prompts.done()
     root.done()

@@ -40,18 +40,24 @@ def _generate(settings: Settings, secrets: Secrets) -> runner.Pbx:
     return pbx
 
 
-def how_to_call(settings: Settings, secrets: Secrets) -> str:
-    a = settings.asterisk
-    agents = "\n".join(f"    {ag.id}  password {secrets.sip_passwords[ag.id]}"
-                       for ag in settings.agents)
+def how_to_call(settings: Settings, secrets: Secrets, show_passwords: bool) -> str:
+    a, h = settings.asterisk, settings.http
+    base = f"http://{h.host}:{h.port}"
+    secrets_file = settings.state_dir / "secrets.json"
+    agents = "\n".join(
+        f"    {ag.id}  password "
+        + (secrets.sip_passwords[ag.id] if show_passwords else f"(see {secrets_file})")
+        for ag in settings.agents)
     return f"""
 madoguchi is up.
-  Console/API : http://{settings.http.host}:{settings.http.port}/  (token in {settings.state_dir}/secrets.json)
-  Health      : curl http://{settings.http.host}:{settings.http.port}/healthz
-  Recordings  : curl -H "Authorization: Bearer $(python3 -c 'import json;print(json.load(open("{settings.state_dir}/secrets.json"))["api_token"])')" http://{settings.http.host}:{settings.http.port}/api/recordings
+  API     : {base}/api/recordings  (Authorization: Bearer <api_token from {secrets_file}>)
+  Health  : curl {base}/healthz
+  Metrics : {base}/metrics (same token)
 
-Place a call to the city call center (DID 1000) with SIPp, pressing 2 for English:
-  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf caller.xml -s 1000 -m 1 -i 127.0.0.1 -p 5061
+Call the city call center (DID 1000) with SIPp, pressing 2 for English:
+  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf caller.xml -s 1000 -m 1 \\
+     -i 127.0.0.1 -p 5061 -mp 16000 -d 7000 -key caller 0312345678 \\
+     -key dtmf /usr/share/sip-tester/dtmf_2833_2.pcap
 Operators: register a softphone to sip:{a.sip_host}:{a.sip_port} (UDP) as
 {agents}
 """
@@ -75,7 +81,7 @@ def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
     try:
         engine = Engine(settings, secrets, pbx.layout)
         app = make_app(engine)
-        print(how_to_call(settings, secrets), flush=True)
+        print(how_to_call(settings, secrets, show_passwords=with_pbx), flush=True)
         web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
                     handle_signals=True, shutdown_timeout=10)
     finally:
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             _load(args)
             print("config OK")
             return 0
-        settings, secrets = _load(args)
+        _, secrets = _load(args)
         print(json.dumps({"api_token": secrets.api_token,
                           "sip_passwords": secrets.sip_passwords}, indent=2))
         return 0

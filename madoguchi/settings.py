@@ -95,7 +95,7 @@ class Settings:
 
 
 def _host(node: Node, key: str, default: str) -> str:
-    value = node.str(key, default)
+    value = node.text(key, default)
     try:
         ipaddress.ip_address(value)
     except ValueError as exc:
@@ -104,7 +104,7 @@ def _host(node: Node, key: str, default: str) -> str:
 
 
 def _ident(node: Node, key: str, default: str | None = None) -> str:
-    value = node.str(key, default)
+    value = node.text(key, default)
     if not _ID.match(value):
         raise ConfigError(node.at(key), f"{key!r} must match {_ID.pattern}, got {value!r}")
     return value
@@ -118,32 +118,33 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     engine = root.child("engine")
     http_node = engine.child("http")
     http = HttpSettings(_host(http_node, "host", "127.0.0.1"),
-                        http_node.int("port", 8080, 1, 65535))
+                        http_node.integer("port", 8080, 1, 65535))
     http_node.done()
     agi_node = engine.child("fastagi")
     fastagi = FastAgiSettings(_host(agi_node, "host", "127.0.0.1"),
-                              agi_node.int("port", 4573, 1, 65535))
+                              agi_node.integer("port", 4573, 1, 65535))
     agi_node.done()
     default_db = f"sqlite+aiosqlite:///{state_dir.resolve() / 'madoguchi.db'}"
-    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or engine.str("database_url", "") \
+    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or engine.text("database_url", "") \
         or default_db
     engine.done()
 
     ast = root.child("asterisk")
-    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or ast.str("mode", "auto")
+    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or ast.text("mode", "auto")
     if mode not in ("auto", "chroot", "system"):
         raise ConfigError(ast.at("mode"), f"'mode' must be auto, chroot or system, got {mode!r}")
-    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or ast.str(
+    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or ast.text(
         "rootfs", "/var/cache/madoguchi/asterisk-sid"))
     ami = ast.child("ami")
     sip = ast.child("sip")
     rtp = ast.child("rtp")
     asterisk = AsteriskSettings(
         mode=mode, rootfs=rootfs,
-        ami_host=_host(ami, "host", "127.0.0.1"), ami_port=ami.int("port", 5038, 1, 65535),
+        ami_host=_host(ami, "host", "127.0.0.1"), ami_port=ami.integer("port", 5038, 1, 65535),
         ami_username=_ident(ami, "username", "madoguchi"),
-        sip_host=_host(sip, "host", "127.0.0.1"), sip_port=sip.int("port", 5060, 1, 65535),
-        rtp_start=rtp.int("start", 10000, 1024, 65535), rtp_end=rtp.int("end", 10999, 1024, 65535),
+        sip_host=_host(sip, "host", "127.0.0.1"), sip_port=sip.integer("port", 5060, 1, 65535),
+        rtp_start=rtp.integer("start", 10000, 1024, 65535),
+        rtp_end=rtp.integer("end", 10999, 1024, 65535),
         trunk_match=_host(ast, "trunk_match", "127.0.0.1"),
     )
     for n in (ami, sip, rtp):
@@ -155,20 +156,20 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     queues: list[Queue] = []
     for item, where in root.items("queues"):
         q = Node(item, where, "queue")
-        queues.append(Queue(_ident(q, "id"), q.int("ring_timeout", 15, 3, 120)))
+        queues.append(Queue(_ident(q, "id"), q.integer("ring_timeout", 15, 3, 120)))
         q.done()
     queue_ids = {q.id for q in queues}
 
     services: list[Service] = []
     for item, where in root.items("services"):
         s = Node(item, where, "service")
-        did = s.str("did")
+        did = s.text("did")
         if not _EXTEN.match(did):
             raise ConfigError(s.at("did"), f"'did' must be 2-8 digits, got {did!r}")
         queue = _ident(s, "queue")
         if queue not in queue_ids:
             raise ConfigError(s.at("queue"), f"unknown queue {queue!r}")
-        services.append(Service(_ident(s, "id"), s.str("name"), did, _ident(s, "flow"), queue))
+        services.append(Service(_ident(s, "id"), s.text("name"), did, _ident(s, "flow"), queue))
         s.done()
     _unique([(s.id, s) for s in services], "service id", main_file)
     _unique([(s.did, s) for s in services], "service did", main_file)
@@ -185,20 +186,22 @@ def _load_agents(path: Path, queue_ids: set[str]) -> list[Agent]:
     seen: set[str] = set()
     for item, where in root.items("agents"):
         a = Node(item, where, "agent")
-        agent_id = a.str("id")
+        agent_id = a.text("id")
         if not _EXTEN.match(agent_id):
-            raise ConfigError(a.at("id"), f"'id' must be an extension of 2-8 digits, got {agent_id!r}")
+            raise ConfigError(a.at("id"),
+                              f"'id' must be an extension of 2-8 digits, got {agent_id!r}")
         if agent_id in seen:
             raise ConfigError(a.at("id"), f"duplicate agent id {agent_id!r}")
         seen.add(agent_id)
-        agent_queues = a.str_list("queues")
+        agent_queues = a.text_list("queues")
         for q in agent_queues:
             if q not in queue_ids:
                 raise ConfigError(a.at("queues"), f"unknown queue {q!r}")
-        contact = a.str("contact", "") or None
+        contact = a.text("contact", "") or None
         if contact is not None and not _CONTACT.match(contact):
-            raise ConfigError(a.at("contact"), f"'contact' must look like sip:host:port, got {contact!r}")
-        agents.append(Agent(agent_id, a.str("name", agent_id), tuple(agent_queues), contact))
+            raise ConfigError(a.at("contact"),
+                              f"'contact' must look like sip:host:port, got {contact!r}")
+        agents.append(Agent(agent_id, a.text("name", agent_id), tuple(agent_queues), contact))
         a.done()
     root.done()
     return agents

@@ -115,14 +115,14 @@ class Node:
             return default
         return self.data[key]
 
-    def str(self, key: str, default: str | None = None) -> str:
+    def text(self, key: str, default: str | None = None) -> str:
         value = self._get(key, default, default is None)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ConfigError(self.at(key), f"{key!r} must be a string")
         return str(value)
 
-    def int(self, key: str, default: int | None = None, lo: int | None = None,
-            hi: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None, lo: int | None = None,
+                hi: int | None = None) -> int:
         value = self._get(key, default, default is None)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self.at(key), f"{key!r} must be an integer")
@@ -144,7 +144,7 @@ class Node:
             out.append((item, getattr(item, "location", base)))
         return out
 
-    def str_list(self, key: str, default: list[str] | None = None) -> list[str]:
+    def text_list(self, key: str, default: list[str] | None = None) -> list[str]:
         value = self._get(key, default, default is None)
         if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
             raise ConfigError(self.at(key), f"{key!r} must be a list of strings")

@@ -44,7 +44,8 @@ class Pbx:
         mount_point = self.rootfs / CHROOT_MOUNT.lstrip("/")
         script = (f"mount --bind {shlex.quote(str(self.layout.local))} "
                   f"{shlex.quote(str(mount_point))} && exec chroot "
-                  f"{shlex.quote(str(self.rootfs))} /usr/sbin/asterisk -f -n -C {shlex.quote(conf)}")
+                  f"{shlex.quote(str(self.rootfs))} /usr/sbin/asterisk -f -n "
+                  f"-C {shlex.quote(conf)}")
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
 
 

@@ -117,11 +117,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _unavailable(f"madoguchi pbx config failed: {build.stderr[-2000:]}")
     logs = base / "logs"
     logs.mkdir()
-    ast_log = open(logs / "asterisk.log", "wb")  # noqa: SIM115 - closed at teardown
+    ast_log = open(logs / "asterisk.log", "wb")
     asterisk = subprocess.Popen(_madoguchi(config, state, "pbx", "start"),
                                 stdin=subprocess.DEVNULL, stdout=ast_log,
                                 stderr=subprocess.STDOUT)
-    engine_log = open(logs / "engine.log", "wb")  # noqa: SIM115
+    engine_log = open(logs / "engine.log", "wb")
     engine = None
     try:
         if not _wait_port(AMI_PORT, 60):
