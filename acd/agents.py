@@ -51,6 +51,9 @@ class Agent:
     state: AgentState = AgentState.AVAILABLE
     reachable: bool = False
     state_since: datetime | None = None
+    # after a missed ring the operator is not rung again before this time, so an unreachable
+    # phone is not hammered and the next operator gets the call
+    rest_until: datetime | None = None
 
     def apply(self, event: AgentEvent, now: datetime) -> AgentState:
         new = TRANSITIONS.get((self.state, event))

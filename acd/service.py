@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ami_bridge.calls import Call, CallTracker
@@ -26,6 +26,7 @@ from .distributor import pick_agent
 log = logging.getLogger(__name__)
 
 UNREACHABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
+MISSED_REST = timedelta(seconds=10)
 
 
 class AmiPort(Protocol):
@@ -56,6 +57,7 @@ class Acd:
         self.ringing: dict[str, Ring] = {}
         self.talking: dict[str, Ring] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
 
     # ---- inputs ------------------------------------------------------------------------
     async def enqueue(self, call: Call) -> None:
@@ -70,6 +72,7 @@ class Acd:
             self.waiting[call.queue].remove(call)
         for channel_id, ring in list(self.ringing.items()):
             if ring.call is call:
+                log.info("call %s: caller left while %s rang", call.id, ring.agent.id)
                 del self.ringing[channel_id]
                 ring.agent.apply(AgentEvent.CALLER_GONE, self.tracker.clock())
                 self._spawn(self._hangup(channel_id))
@@ -105,9 +108,10 @@ class Acd:
 
     # ---- decisions and mechanics -----------------------------------------------------------
     def dispatch(self) -> None:
+        now = self.tracker.clock()
         for queue, line in self.waiting.items():
             while line:
-                agent = pick_agent(self.agents.values(), queue)
+                agent = pick_agent(self.agents.values(), queue, now)
                 if agent is None:
                     break
                 call = line.popleft()
@@ -160,6 +164,8 @@ class Acd:
             log.info("operator %s did not answer call %s (%s)", ring.agent.id, ring.call.id,
                      reason)
             ring.agent.apply(AgentEvent.NO_ANSWER, now)
+            ring.agent.rest_until = now + MISSED_REST
+            self._later(MISSED_REST.total_seconds(), self.dispatch)
             if self.tracker.get(ring.call.uniqueid) is not None and ring.call.queue:
                 self.waiting[ring.call.queue].appendleft(ring.call)
         self.dispatch()
@@ -170,12 +176,18 @@ class Acd:
         except Exception as exc:  # the channel may already be gone; nothing to undo
             log.debug("hangup of %s: %r", channel_id, exc)
 
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        handle = asyncio.get_running_loop().call_later(delay, callback)
+        self._timers.add(handle)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

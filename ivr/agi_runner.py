@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ami_bridge.agi_errors import AgiHangup
+from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.fastagi import AgiSession
 from madoguchi.settings import Settings
@@ -64,8 +64,13 @@ class IvrRunner:
                     return
                 instruction_outcome = await self._perform(session, instruction)
                 instruction = interp.feed(instruction_outcome)
-        except AgiHangup:
+        except (AgiHangup, AgiCommandFailed):
+            # result=-1 from a playback or a read means the channel went away under it
             log.info("call %s: caller hung up in the IVR at %s", call.id, interp.path[-1:])
+            return
+        except AgiError as exc:
+            # IVR_DONE stays unset: the dialplan fails this call open to app_queue
+            log.error("call %s: IVR failed at %s: %s", call.id, interp.path[-1:], exc)
             return
         await self.on_enqueue(call)
 

@@ -17,24 +17,31 @@ def agent(agent_id: str, idle_min: int, state: AgentState = AgentState.AVAILABLE
 
 def test_longest_idle_ready_agent_is_picked() -> None:
     agents = [agent("7001", 1), agent("7002", 5), agent("7003", 3)]
-    assert pick_agent(agents, "city") is agents[1]
+    assert pick_agent(agents, "city", T0) is agents[1]
 
 
 def test_busy_ringing_unreachable_and_other_queue_agents_are_skipped() -> None:
     agents = [agent("7001", 50, AgentState.ON_CALL), agent("7002", 40, AgentState.RINGING),
               agent("7003", 30, reachable=False), agent("7004", 20, queues=("water",)),
               agent("7005", 1)]
-    assert pick_agent(agents, "city") is agents[4]
+    assert pick_agent(agents, "city", T0) is agents[4]
 
 
 def test_no_ready_agent_returns_none() -> None:
-    assert pick_agent([agent("7001", 1, AgentState.ON_CALL)], "city") is None
-    assert pick_agent([], "city") is None
+    assert pick_agent([agent("7001", 1, AgentState.ON_CALL)], "city", T0) is None
+    assert pick_agent([], "city", T0) is None
+
+
+def test_resting_agent_is_skipped_until_rest_ends() -> None:
+    agents = [agent("7001", 10), agent("7002", 1)]
+    agents[0].rest_until = T0 + timedelta(seconds=10)
+    assert pick_agent(agents, "city", T0) is agents[1]
+    assert pick_agent(agents, "city", T0 + timedelta(seconds=10)) is agents[0]
 
 
 def test_ties_go_to_lower_extension() -> None:
     agents = [agent("7003", 2), agent("7001", 2), agent("7002", 2)]
-    assert pick_agent(agents, "city") is agents[1]
+    assert pick_agent(agents, "city", T0) is agents[1]
 
 
 def test_calls_spread_evenly_over_many_calls() -> None:
@@ -43,7 +50,7 @@ def test_calls_spread_evenly_over_many_calls() -> None:
     now = T0
     for _ in range(100):
         now += timedelta(seconds=30)
-        chosen = pick_agent(agents, "city")
+        chosen = pick_agent(agents, "city", now)
         assert chosen is not None
         counts[chosen.id] += 1
         chosen.apply(AgentEvent.OFFER, now)

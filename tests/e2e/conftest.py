@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -68,6 +69,18 @@ class Stack:
         status, _, body = self.get(path)
         assert status == 200, (status, body)
         return json.loads(body)
+
+    def call_rows(self, caller: str) -> list[dict[str, object]]:
+        """Call records straight from the database (there is no call-record API yet)."""
+        with sqlite3.connect(self.state / "madoguchi.db") as db:
+            db.row_factory = sqlite3.Row
+            calls = [dict(r) for r in db.execute("SELECT * FROM calls WHERE caller = ?",
+                                                 (caller,))]
+            for call in calls:
+                call["recordings"] = db.execute(
+                    "SELECT count(*) FROM recordings WHERE call_id = ?", (call["id"],)
+                ).fetchone()[0]
+        return calls
 
     def metric(self, name: str, **labels: str) -> float:
         _, _, body = self.get("/metrics")
@@ -169,6 +182,16 @@ def sipp_operator(ring_ms: int = 1500, calls: int = 1) -> subprocess.Popen[bytes
          "-nostdin", "-timeout", "90s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
+
+
+def sipp_short_caller(service: str, caller: str,
+                      hold_ms: int) -> subprocess.CompletedProcess[bytes]:
+    """A SIPp caller that hangs up hold_ms after being answered, without pressing keys."""
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller_short.xml"), "-s",
+         service, "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA),
+         "-m", "1", "-d", str(hold_ms), "-key", "caller", caller, "-nostdin", "-timeout", "60s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=90, check=False)
 
 
 def sipp_caller(service: str, caller: str, dtmf: str,

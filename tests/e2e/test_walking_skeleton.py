@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from .conftest import Stack, sipp_caller, sipp_operator
+from .conftest import Stack, sipp_caller, sipp_operator, sipp_short_caller
 
 pytestmark = pytest.mark.asterisk
 
@@ -92,3 +92,51 @@ def test_api_refuses_without_or_with_a_wrong_token(stack: Stack) -> None:
         assert b'"unauthorized"' in body
     status, _, _ = stack.get("/api/recordings/..%2F..%2Fsecrets.json/audio")
     assert status == 404
+
+
+def _wait_for_call(stack: Stack, caller: str, timeout: float = 15) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = stack.call_rows(caller)
+        if rows:
+            assert len(rows) == 1, rows
+            return rows[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no call record for caller {caller}")
+
+
+def _wait_idle(stack: Stack, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (stack.metric("madoguchi_queue_waiting", queue="city") == 0
+                and stack.metric("madoguchi_agents", state="ringing") == 0
+                and stack.metric("madoguchi_agents", state="on_call") == 0):
+            return
+        time.sleep(0.3)
+    raise AssertionError("state left behind: a caller still waiting or an operator busy")
+
+
+def test_caller_hanging_up_in_the_ivr_leaves_a_record_and_no_state(stack: Stack) -> None:
+    result = sipp_short_caller("1000", "0311110000", hold_ms=1500)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    call = _wait_for_call(stack, "0311110000")
+    assert call["outcome"] == "ended_in_ivr"
+    assert call["flow_path"] == "greeting"
+    assert call["answered_at"] is None and call["queued_at"] is None
+    assert call["recordings"] == 0
+    _wait_idle(stack)
+
+
+def test_caller_hanging_up_while_waiting_leaves_a_record_and_no_state(stack: Stack) -> None:
+    # no operator phone is running: operator 7001's fixed contact does not answer
+    result = sipp_caller("2000", "0322220000", dtmf="1", talk_ms=1000)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    call = _wait_for_call(stack, "0322220000")
+    assert call["outcome"] == "abandoned_waiting"
+    assert call["service"] == "water" and call["did"] == "2000"
+    assert call["language"] == "ja"
+    assert call["queued_at"] is not None and call["answered_at"] is None
+    assert call["recordings"] == 0
+    _wait_idle(stack)
+    data = stack.json("/api/recordings?caller=0322220000")
+    assert data == {"items": [], "limit": 100, "offset": 0}
