@@ -1,0 +1,111 @@
+"""The engine's web app on loopback: health follows AMI, the API needs the token, bad
+parameters get JSON errors, and the CLI refuses a bad config with file:line."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from ami_server import AmiTestServer
+
+from madoguchi.cli import main
+from madoguchi.engine import Engine
+from madoguchi.pbx.confgen import layout_for
+from madoguchi.secrets import load_or_create
+from madoguchi.settings import load_settings
+from madoguchi.web import make_app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, int]]:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    main_file = config / "madoguchi.yaml"
+    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
+    ami_port = free_port()
+    data["asterisk"]["ami"]["port"] = ami_port
+    data["engine"]["fastagi"]["port"] = free_port()
+    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    settings = load_settings(config, tmp_path / "state")
+    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
+    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    client = TestClient(TestServer(make_app(engine)))
+    await client.start_server()
+    try:
+        yield client, engine, ami_port
+    finally:
+        await client.close()
+
+
+async def test_unhealthy_while_ami_is_down_then_healthy_when_it_appears(
+        engine_client: tuple[TestClient, Engine, int]) -> None:
+    client, engine, ami_port = engine_client
+    resp = await client.get("/healthz")
+    assert resp.status == 503
+    assert await resp.json() == {"ok": False, "ami": False, "fastagi": True, "database": True}
+
+    server = AmiTestServer(secret=engine.secrets.ami_secret, port=ami_port)
+    server.lists["coreshowchannels"] = ([], "CoreShowChannelsComplete")
+    server.lists["pjsipshowendpoints"] = ([{"Event": "EndpointList", "ObjectName": "7001",
+                                            "DeviceState": "Not in use"}],
+                                          "EndpointListComplete")
+    await server.start()
+    try:
+        for _ in range(100):
+            resp = await client.get("/healthz")
+            if resp.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert resp.status == 200
+        assert engine.acd.agents["7001"].reachable  # state rebuilt from Asterisk on connect
+        assert not engine.acd.agents["7002"].reachable
+    finally:
+        await server.stop()
+
+
+async def test_api_needs_the_token_and_answers_errors_as_json(
+        engine_client: tuple[TestClient, Engine, int]) -> None:
+    client, engine, _ = engine_client
+    auth = {"Authorization": f"Bearer {engine.secrets.api_token}"}
+    for path in ("/api/recordings", "/metrics", "/api/recordings/1/audio"):
+        resp = await client.get(path)
+        assert resp.status == 401, path
+        assert (await resp.json())["error"] == "unauthorized"
+    resp = await client.get("/api/recordings", headers=auth)
+    assert resp.status == 200
+    assert await resp.json() == {"items": [], "limit": 100, "offset": 0}
+    resp = await client.get("/api/recordings?from=yesterday", headers=auth)
+    assert resp.status == 400 and (await resp.json())["error"] == "bad_time"
+    resp = await client.get("/api/recordings?caller=03%27%20OR%201=1", headers=auth)
+    assert resp.status == 400
+    resp = await client.get("/api/recordings/999/audio", headers=auth)
+    assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+    resp = await client.get("/metrics", headers=auth)
+    assert resp.status == 200
+    assert "madoguchi_ami_connected 0.0" in await resp.text()
+
+
+def test_cli_refuses_a_bad_config_with_file_and_line(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    flow = config / "flows" / "city.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8").replace("queue: city", "queue: nowhere"),
+                    encoding="utf-8")
+    assert main(["--config", str(config), "--state", str(tmp_path / "state"), "check"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flow}:26:12: unknown queue 'nowhere'" in err
