@@ -48,18 +48,25 @@ def how_to_call(settings: Settings, secrets: Secrets, show_passwords: bool) -> s
         f"    {ag.id}  password "
         + (secrets.sip_passwords[ag.id] if show_passwords else f"(see {secrets_file})")
         for ag in settings.agents)
+    first = settings.agents[0].id if settings.agents else "7001"
+    first_pw = secrets.sip_passwords.get(first, "") if show_passwords else "<password>"
     return f"""
 madoguchi is up.
   API     : {base}/api/recordings  (Authorization: Bearer <api_token from {secrets_file}>)
   Health  : curl {base}/healthz
   Metrics : {base}/metrics (same token)
 
+Operators: register a softphone to sip:{a.sip_host}:{a.sip_port} (UDP) as
+{agents}
+  or let SIPp be operator {first}: register it, then answer on the same port:
+  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf register.xml -s {first} -au {first} \\
+     -ap '{first_pw}' -i 127.0.0.1 -p 5071 -m 1 \\
+   && sipp -sf operator.xml -i 127.0.0.1 -p 5071 -mp 17000 -m 1 -d 1500
+
 Call the city call center (DID 1000) with SIPp, pressing 2 for English:
   cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf caller.xml -s 1000 -m 1 \\
      -i 127.0.0.1 -p 5061 -mp 16000 -d 7000 -key caller 0312345678 \\
      -key dtmf /usr/share/sip-tester/dtmf_2833_2.pcap
-Operators: register a softphone to sip:{a.sip_host}:{a.sip_port} (UDP) as
-{agents}
 """
 
 

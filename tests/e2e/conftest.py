@@ -174,11 +174,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert engine.returncode == 0, "engine did not shut down cleanly on SIGTERM"
 
 
-def sipp_operator(ring_ms: int = 1500, calls: int = 1) -> subprocess.Popen[bytes]:
-    """A SIPp phone at operator 7001's fixed contact: rings ring_ms, answers, talks."""
+def sipp_register(extension: str, password: str, port: int) -> subprocess.CompletedProcess[bytes]:
+    """Register an operator's phone at 127.0.0.1:port, as a softphone would."""
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "register.xml"), "-s",
+         extension, "-au", extension, "-ap", password, "-i", "127.0.0.1", "-p", str(port),
+         "-m", "1", "-nostdin", "-timeout", "20s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+
+
+def sipp_operator(ring_ms: int = 1500, calls: int = 1, port: int = OPERATOR_PORT,
+                  media_port: int = OPERATOR_MEDIA) -> subprocess.Popen[bytes]:
+    """A SIPp phone (by default at operator 7001's fixed contact): rings, answers, talks."""
     return subprocess.Popen(
         ["sipp", "-sf", str(SIPP_DIR / "operator.xml"), "-i", "127.0.0.1", "-p",
-         str(OPERATOR_PORT), "-mp", str(OPERATOR_MEDIA), "-m", str(calls), "-d", str(ring_ms),
+         str(port), "-mp", str(media_port), "-m", str(calls), "-d", str(ring_ms),
          "-nostdin", "-timeout", "90s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)

@@ -4,6 +4,7 @@ indexed, searchable, streamable with Range, counted in /metrics."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import time
 import wave
@@ -12,7 +13,13 @@ from datetime import datetime
 
 import pytest
 
-from .conftest import Stack, sipp_caller, sipp_operator, sipp_short_caller
+from .conftest import (
+    Stack,
+    sipp_caller,
+    sipp_operator,
+    sipp_register,
+    sipp_short_caller,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -140,3 +147,28 @@ def test_caller_hanging_up_while_waiting_leaves_a_record_and_no_state(stack: Sta
     _wait_idle(stack)
     data = stack.json("/api/recordings?caller=0322220000")
     assert data == {"items": [], "limit": 100, "offset": 0}
+
+
+def test_registered_softphone_with_generated_password_gets_the_next_call(stack: Stack) -> None:
+    secrets = json.loads((stack.state / "secrets.json").read_text(encoding="utf-8"))
+    wrong = sipp_register("7002", "not-the-password", 25072)
+    assert wrong.returncode != 0, "a wrong SIP password must not register"
+    reg = sipp_register("7002", secrets["sip_passwords"]["7002"], 25072)
+    assert reg.returncode == 0, reg.stderr.decode(errors="replace")[-2000:]
+    deadline = time.monotonic() + 5
+    while stack.metric("madoguchi_agents", state="available") < 2:
+        assert time.monotonic() < deadline, "registered operator not seen as reachable"
+        time.sleep(0.2)
+    # 7002 has been idle since start-up, longer than 7001, so it gets this call
+    operator = sipp_operator(ring_ms=500, port=25072, media_port=27100)
+    try:
+        caller = sipp_caller("1000", "0333330000", dtmf="1", talk_ms=7000)
+        assert caller.returncode == 0, caller.stderr.decode(errors="replace")[-2000:]
+        operator.communicate(timeout=30)
+        assert operator.returncode == 0
+    finally:
+        if operator.poll() is None:
+            operator.kill()
+    item = _wait_for_recording(stack, "0333330000")
+    assert item["agent"] == "7002"
+    assert item["language"] == "ja"
