@@ -53,6 +53,13 @@ class Stack:
     state: Path
     token: str
     http: str
+    engine: subprocess.Popen[bytes] | None = None
+
+    def stop_engine(self) -> int:
+        """SIGTERM the engine (Asterisk keeps running) and return its exit code."""
+        assert self.engine is not None
+        self.engine.terminate()
+        return self.engine.wait(timeout=20)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str],
                                                                            bytes]:
@@ -143,7 +150,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         engine = subprocess.Popen(_madoguchi(config, state, "run"), stdin=subprocess.DEVNULL,
                                   stdout=engine_log, stderr=subprocess.STDOUT)
         secrets = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
-        s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}")
+        s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}", engine)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -172,3 +172,30 @@ def test_registered_softphone_with_generated_password_gets_the_next_call(stack: 
     item = _wait_for_recording(stack, "0333330000")
     assert item["agent"] == "7002"
     assert item["language"] == "ja"
+
+
+def test_engine_down_fails_open_to_app_queue(stack: Stack) -> None:
+    """Last on purpose: it stops the engine. Calls must still reach an operator."""
+    assert stack.stop_engine() == 0, "engine did not shut down cleanly on SIGTERM"
+    failopen = stack.state / "asterisk" / "recordings" / "failopen"
+    before = set(failopen.glob("*.wav"))
+    # both operator phones (7001 fixed, 7002 registered earlier) may be rung by app_queue
+    phones = [sipp_operator(ring_ms=500),
+              sipp_operator(ring_ms=500, port=25072, media_port=27100)]
+    try:
+        caller = sipp_caller("1000", "0344440000", dtmf="2", talk_ms=7000)
+        assert caller.returncode == 0, caller.stderr.decode(errors="replace")[-2000:]
+        deadline = time.monotonic() + 10
+        while not any(p.poll() == 0 for p in phones) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert any(p.poll() == 0 for p in phones), "app_queue did not connect an operator"
+    finally:
+        for p in phones:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()  # reaps the process and closes its pipe
+    new = set(failopen.glob("*.wav")) - before
+    assert len(new) == 1
+    with wave.open(str(new.pop())) as wav:
+        frames = wav.readframes(wav.getnframes())
+    assert _rms(frames) > 100
