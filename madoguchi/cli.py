@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -117,36 +118,49 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - exec does not return
 
 
-def main(argv: list[str] | None = None) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
+    _load(args)
+    print("config OK")
+    return 0
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    _, secrets = _load(args)
+    print(json.dumps({"api_token": secrets.api_token,
+                      "sip_passwords": secrets.sip_passwords}, indent=2))
+    return 0
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Each sub-command sets `func`; packages add theirs here, one block each."""
     parser = argparse.ArgumentParser(prog="madoguchi")
     parser.add_argument("--config", default=os.environ.get("MADOGUCHI_CONFIG", "config"))
     parser.add_argument("--state", default=os.environ.get("MADOGUCHI_STATE", "state"))
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the engine (Asterisk runs separately)")
-    sub.add_parser("up", help="generate config, start Asterisk and the engine together")
+    sub.add_parser("run", help="run the engine (Asterisk runs separately)").set_defaults(
+        func=lambda a: cmd_run(a, with_pbx=False))
+    sub.add_parser("up", help="generate config, start Asterisk and the engine together"
+                   ).set_defaults(func=lambda a: cmd_run(a, with_pbx=True))
     pbx = sub.add_parser("pbx", help="Asterisk: build | config | start")
     pbx.add_argument("action", choices=["build", "config", "start"])
-    sub.add_parser("check", help="validate the config folder")
-    sub.add_parser("secrets", help="print the generated secrets (operators' SIP passwords)")
-    args = parser.parse_args(argv)
+    pbx.set_defaults(func=cmd_pbx)
+    sub.add_parser("check", help="validate the config folder").set_defaults(func=cmd_check)
+    sub.add_parser("secrets", help="print the generated secrets (operators' SIP passwords)"
+                   ).set_defaults(func=cmd_secrets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    func: Command = args.func
     try:
-        if args.command == "run":
-            return cmd_run(args, with_pbx=False)
-        if args.command == "up":
-            return cmd_run(args, with_pbx=True)
-        if args.command == "pbx":
-            return cmd_pbx(args)
-        if args.command == "check":
-            _load(args)
-            print("config OK")
-            return 0
-        _, secrets = _load(args)
-        print(json.dumps({"api_token": secrets.api_token,
-                          "sip_passwords": secrets.sip_passwords}, indent=2))
-        return 0
+        return func(args)
     except ConfigError as exc:
         print(f"madoguchi: invalid configuration: {exc}", file=sys.stderr)
         return 2

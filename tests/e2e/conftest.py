@@ -25,9 +25,24 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
-SIP_PORT, AMI_PORT, AGI_PORT, HTTP_PORT = 25060, 25038, 24573, 28080
-OPERATOR_PORT, OPERATOR_MEDIA = 25071, 27000
-CALLER_PORT, CALLER_MEDIA = 25061, 26000
+# All ports derive from one base so that several stacks can run side by side on one machine.
+BASE = int(os.environ.get("MADOGUCHI_E2E_PORT_BASE", "20000"))
+AMI_PORT, AGI_PORT, SIP_PORT, CALLER_PORT, HTTP_PORT = (BASE + 38, BASE + 45, BASE + 60,
+                                                         BASE + 61, BASE + 80)
+RTP_RANGE = (BASE + 1000, BASE + 1999)
+CALLER_MEDIA = BASE + 2000
+
+
+def phone_port(n: int) -> int:
+    """SIP port of test phone n (1 = operator 7001's fixed contact)."""
+    return BASE + 70 + n
+
+
+def phone_media(n: int) -> int:
+    return BASE + 3000 + 100 * n
+
+
+OPERATOR_PORT, OPERATOR_MEDIA = phone_port(1), phone_media(1)
 
 
 def _unavailable(reason: str) -> None:
@@ -106,7 +121,7 @@ def write_test_config(dest: Path) -> None:
                       "fastagi": {"host": "127.0.0.1", "port": AGI_PORT}}
     main["asterisk"]["ami"]["port"] = AMI_PORT
     main["asterisk"]["sip"]["port"] = SIP_PORT
-    main["asterisk"]["rtp"] = {"start": 21000, "end": 21999}
+    main["asterisk"]["rtp"] = {"start": RTP_RANGE[0], "end": RTP_RANGE[1]}
     main["queues"][0]["ring_timeout"] = 8
     (dest / "madoguchi.yaml").write_text(yaml.safe_dump(main, allow_unicode=True),
                                          encoding="utf-8")

@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import (
     Stack,
+    phone_media,
+    phone_port,
     sipp_caller,
     sipp_operator,
     sipp_register,
@@ -151,16 +153,16 @@ def test_caller_hanging_up_while_waiting_leaves_a_record_and_no_state(stack: Sta
 
 def test_registered_softphone_with_generated_password_gets_the_next_call(stack: Stack) -> None:
     secrets = json.loads((stack.state / "secrets.json").read_text(encoding="utf-8"))
-    wrong = sipp_register("7002", "not-the-password", 25072)
+    wrong = sipp_register("7002", "not-the-password", phone_port(2))
     assert wrong.returncode != 0, "a wrong SIP password must not register"
-    reg = sipp_register("7002", secrets["sip_passwords"]["7002"], 25072)
+    reg = sipp_register("7002", secrets["sip_passwords"]["7002"], phone_port(2))
     assert reg.returncode == 0, reg.stderr.decode(errors="replace")[-2000:]
     deadline = time.monotonic() + 5
     while stack.metric("madoguchi_agents", state="available") < 2:
         assert time.monotonic() < deadline, "registered operator not seen as reachable"
         time.sleep(0.2)
     # 7002 has been idle since start-up, longer than 7001, so it gets this call
-    operator = sipp_operator(ring_ms=500, port=25072, media_port=27100)
+    operator = sipp_operator(ring_ms=500, port=phone_port(2), media_port=phone_media(2))
     try:
         caller = sipp_caller("1000", "0333330000", dtmf="1", talk_ms=7000)
         assert caller.returncode == 0, caller.stderr.decode(errors="replace")[-2000:]
@@ -181,7 +183,7 @@ def test_engine_down_fails_open_to_app_queue(stack: Stack) -> None:
     before = set(failopen.glob("*.wav"))
     # both operator phones (7001 fixed, 7002 registered earlier) may be rung by app_queue
     phones = [sipp_operator(ring_ms=500),
-              sipp_operator(ring_ms=500, port=25072, media_port=27100)]
+              sipp_operator(ring_ms=500, port=phone_port(2), media_port=phone_media(2))]
     try:
         caller = sipp_caller("1000", "0344440000", dtmf="2", talk_ms=7000)
         assert caller.returncode == 0, caller.stderr.decode(errors="replace")[-2000:]
