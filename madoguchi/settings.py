@@ -72,6 +72,17 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class TransferSettings:
+    """Where answered calls may be transferred (REQUIREMENTS §12(1)ケ–サ)."""
+
+    pbx_host: str | None  # the city hall PBX trunk (additional-number dial-in), None = none
+    pbx_port: int
+    dial_in_prefix: str  # digits put before a city-hall extension on that trunk
+    extension_length: tuple[int, int]  # accepted extension lengths (min, max)
+    external_prefixes: tuple[str, ...]  # outside numbers allowed (0570, 0120, mobiles)
+
+
+@dataclass(frozen=True)
 class Settings:
     config_dir: Path
     state_dir: Path
@@ -82,6 +93,7 @@ class Settings:
     services: tuple[Service, ...]
     queues: tuple[Queue, ...]
     agents: tuple[Agent, ...]
+    transfers: TransferSettings
 
     @property
     def recordings_dir(self) -> Path:
@@ -171,13 +183,38 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
             raise ConfigError(s.at("queue"), f"unknown queue {queue!r}")
         services.append(Service(_ident(s, "id"), s.text("name"), did, _ident(s, "flow"), queue))
         s.done()
+    transfers = _load_transfers(root.child("transfers"))
     _unique([(s.id, s) for s in services], "service id", main_file)
     _unique([(s.did, s) for s in services], "service did", main_file)
     root.done()
 
     agents = _load_agents(config_dir / "agents.yaml", queue_ids)
     return Settings(config_dir, state_dir, http, fastagi, database_url, asterisk,
-                    tuple(services), tuple(queues), tuple(agents))
+                    tuple(services), tuple(queues), tuple(agents), transfers)
+
+
+def _load_transfers(node: Node) -> TransferSettings:
+    pbx = node.child("city_pbx")
+    host = pbx.text("host", "") or None
+    if host is not None:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError as exc:
+            raise ConfigError(pbx.at("host"), f"'host' must be an IP address, got {host!r}") \
+                from exc
+    port = pbx.integer("port", 5060, 1, 65535)
+    prefix = pbx.text("dial_in_prefix", "")
+    if not prefix.isdigit() and prefix != "":
+        raise ConfigError(pbx.at("dial_in_prefix"), "'dial_in_prefix' must be digits")
+    lengths = (pbx.integer("extension_min_length", 3, 2, 8),
+               pbx.integer("extension_max_length", 5, 2, 8))
+    pbx.done()
+    external = node.text_list("external_prefixes", ["0570", "0120", "070", "080", "090"])
+    for p in external:
+        if not p.isdigit():
+            raise ConfigError(node.at("external_prefixes"), f"prefix {p!r} must be digits")
+    node.done()
+    return TransferSettings(host, port, prefix, lengths, tuple(external))
 
 
 def _load_agents(path: Path, queue_ids: set[str]) -> list[Agent]:

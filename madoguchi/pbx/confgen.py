@@ -145,6 +145,23 @@ type = identify
 endpoint = trunk
 match = {a.trunk_match}
 """]
+    t = settings.transfers
+    if t.pbx_host is not None:
+        # outbound only: transfers to city-hall extensions and allowed outside numbers
+        out.append(f"""
+[citypbx]
+type = endpoint
+transport = transport-udp
+context = from-citypbx
+disallow = all
+allow = alaw,ulaw
+direct_media = no
+aors = citypbx
+
+[citypbx]
+type = aor
+contact = sip:{t.pbx_host}:{t.pbx_port}
+""")
     for agent in settings.agents:
         password = secrets.sip_passwords[agent.id]
         contact = f"contact = {agent.contact}\n" if agent.contact else ""
