@@ -25,6 +25,16 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class TransferStep:
+    """One hand-over of the call: who passed it, to what, how and when."""
+
+    from_agent: str | None
+    to: str
+    kind: str  # "blind" | "attended"
+    at: datetime
+
+
 @dataclass
 class Call:
     uniqueid: str
@@ -43,6 +53,9 @@ class Call:
     ended_at: datetime | None = None
     agent_id: str | None = None
     recording: str | None = None  # file name relative to the recordings folder
+    topic: str | None = None  # set by the IVR's queue node
+    priority: int = 0  # higher is served first within the waiting line
+    transfers: list[TransferStep] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
