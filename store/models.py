@@ -79,3 +79,19 @@ class Recording(Base):
         Index("ix_recordings_caller", "caller"),
         Index("ix_recordings_service_started", "service", "started_at"),
     )
+
+
+class AgentStateChange(Base):
+    """Every operator state change, for reports, the wallboard and restoring after restart."""
+
+    __tablename__ = "agent_state_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(16))
+    old_state: Mapped[str] = mapped_column(String(16))
+    new_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_agent_state_agent_at", "agent_id", "at"),)
