@@ -55,6 +55,7 @@ class Call:
     recording: str | None = None  # file name relative to the recordings folder
     topic: str | None = None  # set by the IVR's queue node
     priority: int = 0  # higher is served first within the waiting line
+    flow_version: str | None = None  # the IVR flow set the call started on
     transfers: list[TransferStep] = field(default_factory=list)
 
     @property

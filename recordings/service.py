@@ -59,6 +59,7 @@ class RecordingService:
             session.add(CallRecord(
                 id=call.id, asterisk_uniqueid=call.uniqueid, service=call.service, did=call.did,
                 caller=call.caller, language=call.language, flow_path=",".join(call.flow_path),
+                flow_version=call.flow_version, topic=call.topic,
                 queue=call.queue, agent_id=call.agent_id, offered_at=call.offered_at,
                 queued_at=call.queued_at, ring_at=call.ring_at, answered_at=call.answered_at,
                 ended_at=call.ended_at, outcome=call.outcome))

@@ -42,6 +42,8 @@ class CallRecord(Base):
     caller: Mapped[str] = mapped_column(String(32))
     language: Mapped[str | None] = mapped_column(String(8))
     flow_path: Mapped[str] = mapped_column(Text, default="")
+    flow_version: Mapped[str | None] = mapped_column(String(32))  # IVR flow set used
+    topic: Mapped[str | None] = mapped_column(String(32))  # set by the IVR's queue node
     queue: Mapped[str | None] = mapped_column(String(32))
     agent_id: Mapped[str | None] = mapped_column(String(16))
     offered_at: Mapped[datetime] = mapped_column(UtcDateTime())
