@@ -1,9 +1,16 @@
 """Operator (agent) states.
 
 Theory of operation: one explicit table maps (state, event) to the next state. Anything not
-in the table is illegal: `apply` raises and the agent is unchanged. Reachability (is the
-softphone registered / the device not unavailable) is tracked beside the state, not in it,
-because a phone can drop and come back in any state.
+in the table is illegal: `apply` raises and the agent is unchanged. Every accepted change
+returns a `Change` record, which the service stores and publishes. Reachability (is the
+softphone registered, is the device usable) is kept beside the state, not in it, because a
+phone can drop and come back in any state; the distributor needs both.
+
+  logged_out --login--> available --offer--> ringing --answer--> on_call --hangup--> wrap_up
+  ringing --no_answer--> away(missed)     ringing --caller_gone--> available
+  wrap_up --end_wrap_up (early, or at the maximum)--> available
+  available|wrap_up|away --away(reason)--> away --back--> available
+  available|wrap_up|away --logout--> logged_out
 """
 
 from __future__ import annotations
@@ -14,26 +21,45 @@ from enum import Enum
 
 
 class AgentState(Enum):
+    LOGGED_OUT = "logged_out"
     AVAILABLE = "available"
     RINGING = "ringing"
     ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    AWAY = "away"
 
 
 class AgentEvent(Enum):
+    LOGIN = "login"
+    LOGOUT = "logout"
     OFFER = "offer"  # the distributor rings this agent
     ANSWER = "answer"  # the agent picked up
     NO_ANSWER = "no_answer"  # ring timeout, busy or unreachable
     CALLER_GONE = "caller_gone"  # the caller hung up while this agent's phone rang
     HANGUP = "hangup"  # the conversation ended
+    END_WRAP_UP = "end_wrap_up"  # after-call work done (by the agent or at the maximum)
+    AWAY = "away"  # break, meeting, ... (a reason is required)
+    BACK = "back"
 
 
+S, E = AgentState, AgentEvent
 TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
-    (AgentState.AVAILABLE, AgentEvent.OFFER): AgentState.RINGING,
-    (AgentState.RINGING, AgentEvent.ANSWER): AgentState.ON_CALL,
-    (AgentState.RINGING, AgentEvent.NO_ANSWER): AgentState.AVAILABLE,
-    (AgentState.RINGING, AgentEvent.CALLER_GONE): AgentState.AVAILABLE,
-    (AgentState.ON_CALL, AgentEvent.HANGUP): AgentState.AVAILABLE,
+    (S.LOGGED_OUT, E.LOGIN): S.AVAILABLE,
+    (S.AVAILABLE, E.LOGOUT): S.LOGGED_OUT,
+    (S.WRAP_UP, E.LOGOUT): S.LOGGED_OUT,
+    (S.AWAY, E.LOGOUT): S.LOGGED_OUT,
+    (S.AVAILABLE, E.OFFER): S.RINGING,
+    (S.RINGING, E.ANSWER): S.ON_CALL,
+    (S.RINGING, E.NO_ANSWER): S.AWAY,
+    (S.RINGING, E.CALLER_GONE): S.AVAILABLE,
+    (S.ON_CALL, E.HANGUP): S.WRAP_UP,
+    (S.WRAP_UP, E.END_WRAP_UP): S.AVAILABLE,
+    (S.AVAILABLE, E.AWAY): S.AWAY,
+    (S.WRAP_UP, E.AWAY): S.AWAY,
+    (S.AWAY, E.AWAY): S.AWAY,  # a new reason
+    (S.AWAY, E.BACK): S.AVAILABLE,
 }
+MISSED = "missed"
 
 
 class IllegalTransition(Exception):
@@ -43,25 +69,38 @@ class IllegalTransition(Exception):
         self.event = event
 
 
+@dataclass(frozen=True)
+class Change:
+    agent_id: str
+    event: AgentEvent
+    old: AgentState
+    new: AgentState
+    reason: str | None
+    at: datetime
+
+
 @dataclass
 class Agent:
     id: str
     queues: tuple[str, ...]
-    idle_since: datetime
+    idle_since: datetime  # when the agent last became available: the fairness clock
     state: AgentState = AgentState.AVAILABLE
     reachable: bool = False
     state_since: datetime | None = None
-    # after a missed ring the operator is not rung again before this time, so an unreachable
-    # phone is not hammered and the next operator gets the call
-    rest_until: datetime | None = None
+    reason: str | None = None  # why away
 
-    def apply(self, event: AgentEvent, now: datetime) -> AgentState:
+    def apply(self, event: AgentEvent, now: datetime, reason: str | None = None) -> Change:
         new = TRANSITIONS.get((self.state, event))
         if new is None:
             raise IllegalTransition(self.id, self.state, event)
+        if event is AgentEvent.AWAY and not reason:
+            raise ValueError("going away needs a reason")
+        old = self.state
         self.state = new
         self.state_since = now
-        if new is AgentState.AVAILABLE:
-            # a missed ring also moves the agent to the back: the next call tries someone else
+        self.reason = (MISSED if event is AgentEvent.NO_ANSWER else reason) \
+            if new is AgentState.AWAY else None
+        # A caller hanging up during the ring gives the agent nothing: keep their place.
+        if new is AgentState.AVAILABLE and event is not AgentEvent.CALLER_GONE:
             self.idle_since = now
-        return new
+        return Change(self.id, event, old, new, self.reason, now)

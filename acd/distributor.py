@@ -1,24 +1,44 @@
-"""Who takes the next call: the ready operator who has been idle longest.
+"""Who takes the next call, and which call goes first.
 
-Pure: it sees agents, a queue name and the time, and returns a choice; it never rings anyone.
-Ties (same idle time) go to the lower extension so the result is deterministic.
+Pure: it sees agents, waiting lines and returns choices; it never rings anyone.
+- Agent: the ready one (available, phone reachable, serving the queue) idle longest; ties
+  go to the lower extension so the result is deterministic.
+- Call: across the queues an agent could serve, the highest priority first, then the one
+  that has waited longest (arrival order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+
+from ami_bridge.calls import Call
 
 from .agents import Agent, AgentState
 
 
-def is_ready(agent: Agent, queue: str, now: datetime) -> bool:
-    return (agent.state is AgentState.AVAILABLE and agent.reachable and queue in agent.queues
-            and (agent.rest_until is None or agent.rest_until <= now))
+def is_ready(agent: Agent, queue: str) -> bool:
+    return agent.state is AgentState.AVAILABLE and agent.reachable and queue in agent.queues
 
 
-def pick_agent(agents: Iterable[Agent], queue: str, now: datetime) -> Agent | None:
-    ready = [a for a in agents if is_ready(a, queue, now)]
+def pick_agent(agents: Iterable[Agent], queue: str) -> Agent | None:
+    ready = [a for a in agents if is_ready(a, queue)]
     if not ready:
         return None
     return min(ready, key=lambda a: (a.idle_since, a.id))
+
+
+def call_order(call: Call) -> tuple[int, float, str]:
+    assert call.queued_at is not None
+    return (-call.priority, call.queued_at.timestamp(), call.id)
+
+
+def next_assignment(lines: Mapping[str, Sequence[Call]],
+                    agents: Sequence[Agent]) -> tuple[Call, Agent] | None:
+    """The best waiting call that some ready agent can take, with that agent."""
+    heads = sorted((line[0] for line in lines.values() if line), key=call_order)
+    for call in heads:
+        assert call.queue is not None
+        agent = pick_agent(agents, call.queue)
+        if agent is not None:
+            return call, agent
+    return None

@@ -57,9 +57,12 @@ class Call:
     priority: int = 0  # higher is served first within the waiting line
     flow_version: str | None = None  # the IVR flow set the call started on
     transfers: list[TransferStep] = field(default_factory=list)
+    overflowed: bool = False  # waited past the queue's maximum and was sent elsewhere
 
     @property
     def outcome(self) -> str:
+        if self.overflowed:
+            return "overflow"
         if self.answered_at is not None:
             return "answered"
         if self.queued_at is not None:
@@ -76,6 +79,10 @@ class CallTracker:
         call = Call(uniqueid, channel, service, did, clean_number(caller), self.clock())
         self._calls[uniqueid] = call
         return call
+
+    def adopt(self, call: Call) -> None:
+        """Track a call rebuilt from Asterisk after a restart."""
+        self._calls[call.uniqueid] = call
 
     def get(self, uniqueid: str) -> Call | None:
         return self._calls.get(uniqueid)

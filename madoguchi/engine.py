@@ -11,10 +11,18 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from acd.adopt import adopt_calls
+from acd.agents import Change
+from acd.agi import SCRIPTS as OPERATOR_SCRIPTS
+from acd.agi import OperatorAgi
+from acd.bus import Bus
+from acd.history import StateHistory, restorable
 from acd.service import Acd
+from acd.supervision import Supervision
+from acd.wiring import AcdParts
 from ami_bridge.ami import AmiClient
-from ami_bridge.calls import Call, CallTracker
-from ami_bridge.fastagi import FastAgiServer
+from ami_bridge.calls import Call, CallTracker, TransferStep
+from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
 from ivr.flow import Flow, load_flows
 from ivr.prompts import PromptLibrary
@@ -42,12 +50,19 @@ class Engine:
         self.tracker = CallTracker()
         a = settings.asterisk
         self.ami = AmiClient(a.ami_host, a.ami_port, a.ami_username, secrets.ami_secret)
-        self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered)
+        self.bus = Bus()
+        self.history = StateHistory(self.db)
+        self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered,
+                       on_change=self._agent_changed)
+        self.supervision = Supervision(self.acd, self._audit)
+        self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
+        self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
+                                  self.supervision, self.operator_agi)
         self.recordings = RecordingService(self.db, layout.local / "recordings")
         prompts = PromptLibrary(layout.local / "sounds", layout.ast("sounds"))
         self.ivr = IvrRunner(settings, self.flows, self.tracker, prompts,
                              layout.ast("recordings"), self._offered, self.acd.enqueue)
-        self.fastagi = FastAgiServer(self.ivr.handle, settings.fastagi.host,
+        self.fastagi = FastAgiServer(self._route_agi, settings.fastagi.host,
                                      settings.fastagi.port)
         self._closing: set[asyncio.Task[None]] = set()
         self._connections = 0
@@ -58,6 +73,11 @@ class Engine:
     # ---- lifecycle (called in order by the web app's cleanup context) -------------------------
     async def start(self) -> None:
         await self.db.create_schema()
+        for agent_id, row in (await self.history.last_states()).items():
+            kept = restorable(row)
+            if kept is not None:
+                self.acd.restore(agent_id, kept[0], kept[1], row.at)
+        await self.history.start()
         await self.fastagi.start()
         self.metrics.fastagi_listening.set(1)
         await self.ami.start()  # returns at once; AMI may come later
@@ -66,8 +86,10 @@ class Engine:
         await self.fastagi.close()
         self.metrics.fastagi_listening.set(0)
         await self.acd.close()
+        await self.supervision.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.history.stop()
         await self.ami.close()
         await self.db.close()
 
@@ -76,6 +98,22 @@ class Engine:
                 "database": await self.db.ping()}
 
     # ---- callbacks ------------------------------------------------------------------------
+    async def _route_agi(self, session: AgiSession) -> None:
+        if session.script in OPERATOR_SCRIPTS:
+            await self.operator_agi.handle(session)
+        else:
+            await self.ivr.handle(session)
+
+    def _agent_changed(self, change: Change) -> None:
+        self.history.record(change)
+        self.bus.publish({"type": "agent", "agent": change.agent_id,
+                          "event": change.event.value, "state": change.new.value,
+                          "reason": change.reason, "at": change.at.isoformat()})
+        self._refresh_gauges()
+
+    async def _audit(self, actor: str, action: str, target: str, remote: str) -> None:
+        log.info("audit: %s %s %s from %s", actor, action, target, remote)
+
     def _offered(self, call: Call) -> None:
         self.metrics.calls_offered.labels(call.service).inc()
 
@@ -92,6 +130,8 @@ class Engine:
                 self._close_call(call)
         elif name == "DeviceStateChange":
             self.acd.device_state(event.get("Device", ""), event.get("State", ""))
+        elif name == "AttendedTransfer" and event.get("Result") == "Success":
+            self._attended_transfer(event)
         self._refresh_gauges()
 
     async def _on_connected(self) -> None:
@@ -114,6 +154,7 @@ class Engine:
         endpoints = await self.ami.send_list({"Action": "PJSIPShowEndpoints"}, timeout=10)
         states = [(f"PJSIP/{ev.get('ObjectName', '')}", ev.get("DeviceState", ""))
                   for ev in endpoints if ev.get("Event") == "EndpointList"]
+        await adopt_calls(self.ami, self.tracker, self.acd, channels)
         for call in self.tracker.live():
             if call.uniqueid not in live:
                 ended = self.tracker.end(call.uniqueid)
@@ -123,6 +164,16 @@ class Engine:
         self._refresh_gauges()
         log.info("state rebuilt: %d live channels, %d tracked calls", len(live),
                  len(self.tracker.live()))
+
+    def _attended_transfer(self, event: Mapping[str, str]) -> None:
+        """An operator's phone completed an attended transfer (SIP REFER with Replaces)."""
+        call = self.tracker.get(event.get("TransfereeUniqueid", ""))
+        if call is None:
+            return
+        target = (event.get("TransferTargetCallerIDNum") or event.get("SecondTransfererExten")
+                  or "")
+        call.transfers.append(TransferStep(call.agent_id, target, "attended",
+                                           self.tracker.clock()))
 
     def _close_call(self, call: Call) -> None:
         self.acd.caller_gone(call)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from recordings.config import RecordingSettings, load_recording_settings
+
 from .yamlconf import ConfigError, Location, Node, load_yaml
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -61,6 +63,11 @@ class Service:
 class Queue:
     id: str
     ring_timeout: int  # seconds an operator's phone rings before the next operator is tried
+    wrap_up: int = 30  # maximum after-call work in seconds; operators may end it earlier
+    max_wait: int = 600  # seconds a caller waits before the overflow destination
+    overflow: str = "message"  # "message" (apology, hang-up) or "transfer"
+    overflow_target: str | None = None  # number for "transfer" (checked like any transfer)
+    announce_every: int = 30  # seconds of music between waiting announcements
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,17 @@ class Settings:
     queues: tuple[Queue, ...]
     agents: tuple[Agent, ...]
     transfers: TransferSettings
+    auto_login: bool = True  # operators start logged in (else: feature code or API)
+    recordings: RecordingSettings = RecordingSettings()
 
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "asterisk" / "recordings"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Finished recordings, moved out of Asterisk's spool folder."""
+        return self.recordings.resolve(self.state_dir, self.recordings.archive_dir)
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -168,7 +182,17 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     queues: list[Queue] = []
     for item, where in root.items("queues"):
         q = Node(item, where, "queue")
-        queues.append(Queue(_ident(q, "id"), q.integer("ring_timeout", 15, 3, 120)))
+        overflow = q.text("overflow", "message")
+        if overflow not in ("message", "transfer"):
+            raise ConfigError(q.at("overflow"), f"'overflow' must be message or transfer, "
+                              f"got {overflow!r}")
+        target = q.text("overflow_target", "") or None
+        if overflow == "transfer" and target is None:
+            raise ConfigError(q.where, "'overflow: transfer' needs 'overflow_target'")
+        queues.append(Queue(_ident(q, "id"), q.integer("ring_timeout", 15, 3, 120),
+                            q.integer("wrap_up", 30, 0, 3600), q.integer("max_wait", 600, 10,
+                                                                         7200),
+                            overflow, target, q.integer("announce_every", 30, 5, 600)))
         q.done()
     queue_ids = {q.id for q in queues}
 
@@ -184,13 +208,18 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
         services.append(Service(_ident(s, "id"), s.text("name"), did, _ident(s, "flow"), queue))
         s.done()
     transfers = _load_transfers(root.child("transfers"))
+    recordings = load_recording_settings(root.child("recordings"))
+    acd = root.child("acd")
+    auto_login = acd.flag("auto_login", True)
+    acd.done()
     _unique([(s.id, s) for s in services], "service id", main_file)
     _unique([(s.did, s) for s in services], "service did", main_file)
     root.done()
 
     agents = _load_agents(config_dir / "agents.yaml", queue_ids)
     return Settings(config_dir, state_dir, http, fastagi, database_url, asterisk,
-                    tuple(services), tuple(queues), tuple(agents), transfers)
+                    tuple(services), tuple(queues), tuple(agents), transfers, auto_login,
+                    recordings=recordings)
 
 
 def _load_transfers(node: Node) -> TransferSettings:

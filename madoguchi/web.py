@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from acd.handlers import add_routes as add_acd_routes
+from acd.wiring import ACD
 from recordings.handlers import RECORDINGS
 from recordings.handlers import add_routes as add_recording_routes
 
@@ -49,6 +51,7 @@ def make_app(engine: Engine) -> web.Application:
     app = web.Application(middlewares=[token_auth])
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
+    app[ACD] = engine.acd_parts
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         await engine.start()
@@ -59,4 +62,5 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_recording_routes(app)
+    add_acd_routes(app)
     return app

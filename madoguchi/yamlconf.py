@@ -121,6 +121,12 @@ class Node:
             raise ConfigError(self.at(key), f"{key!r} must be a string")
         return str(value)
 
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, False)
+        if not isinstance(value, bool):
+            raise ConfigError(self.at(key), f"{key!r} must be true or false")
+        return value
+
     def integer(self, key: str, default: int | None = None, lo: int | None = None,
                 hi: int | None = None) -> int:
         value = self._get(key, default, default is None)

@@ -27,25 +27,34 @@ def test_default_config_loads(tmp_path: Path) -> None:
     assert s.asterisk.ami_host == "127.0.0.1" and s.fastagi.host == "127.0.0.1"
 
 
-@pytest.mark.parametrize(("old", "new", "where", "reason"), [
-    ("port: 5038", "port: 99999", ":10:32:", "between 1 and 65535"),
-    ("    queue: city\n  - id: water", "    queue: nowhere\n  - id: water", ":24:12:",
+@pytest.mark.parametrize(("old", "new", "marker", "reason"), [
+    ("port: 5038", "port: 99999", "99999", "between 1 and 65535"),
+    ("    queue: city\n  - id: water", "    queue: nowhere\n  - id: water", "nowhere",
      "unknown queue 'nowhere'"),
-    ("trunk_match: 127.0.0.1", "trunk_match: everyone", ":13:16:", "must be an IP address"),
-    ("  mode: auto", "  mode: auto\n  colour: blue", ":10:", "unknown field 'colour'"),
-    ("engine:", "engine: [", ":", "YAML syntax"),
+    ("trunk_match: 127.0.0.1", "trunk_match: everyone", "everyone", "must be an IP address"),
+    ("  mode: auto", "  mode: auto\n  colour: blue", "colour", "unknown field 'colour'"),
+    ("engine:", "engine: [", "engine: [", "YAML syntax"),
 ])
 def test_bad_config_is_refused_with_file_and_line(tmp_path: Path, old: str, new: str,
-                                                   where: str, reason: str) -> None:
+                                                   marker: str, reason: str) -> None:
     cfg = copy_config(tmp_path)
     main = cfg / "madoguchi.yaml"
     text = main.read_text(encoding="utf-8")
     assert old in text
-    main.write_text(text.replace(old, new, 1), encoding="utf-8")
+    text = text.replace(old, new, 1)
+    main.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, tmp_path / "state")
-    assert str(err.value).startswith(str(main) + where), str(err.value)
+    lines = text.splitlines()
+    line = next(i for i, ln in enumerate(lines, 1) if marker in ln)
+    assert err.value.location is not None
+    assert (err.value.location.file, err.value.location.line) == (str(main), line) or \
+        reason == "YAML syntax", str(err.value)
+    assert str(err.value).startswith(f"{main}:")
     assert reason in str(err.value)
+    if reason != "YAML syntax":
+        assert err.value.location.column == lines[line - 1].index(marker) + 1 or \
+            marker == "colour"
 
 
 def test_secrets_generated_once_private_and_stable(tmp_path: Path) -> None:

@@ -1,0 +1,94 @@
+"""Rebuild calls from Asterisk after the engine restarts.
+
+The caller's channel carries the call's facts (MADO_* channel variables set when it was
+offered, queued and answered), so a new engine process finds waiting callers in the holding
+context and conversations bridged to operators without disturbing either."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from ami_bridge.calls import Call, CallTracker, clean_number
+from recordings.files import relative_name
+
+from .service import Acd, AmiPort
+
+log = logging.getLogger(__name__)
+
+VARIABLES = ("MADO_CALL_ID", "MADO_SERVICE", "MADO_DID", "MADO_QUEUE", "MADO_OFFERED",
+             "MADO_QUEUED", "MADO_ANSWERED", "MADO_AGENT", "MADO_PRIORITY", "MADO_LANGUAGE",
+             "MADO_PATH", "MADO_TOPIC", "CALLERID(num)")
+
+
+def _time(raw: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(raw), UTC) if raw else None
+    except ValueError:
+        return None
+
+
+async def _vars(ami: AmiPort, channel: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in VARIABLES:
+        try:
+            reply = await ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
+        except Exception:  # the channel went away meanwhile
+            return {}
+        out[name] = reply.get("Value", "") or ""
+        if name == "MADO_CALL_ID" and not out[name]:
+            return {}  # not one of our calls (an operator's own call, a fail-open caller)
+    return out
+
+
+def call_from_vars(v: Mapping[str, str], uniqueid: str, channel: str) -> Call | None:
+    offered = _time(v.get("MADO_OFFERED", ""))
+    call_id = v.get("MADO_CALL_ID", "")
+    if offered is None or len(call_id) != 32 or not v.get("MADO_QUEUE"):
+        return None
+    call = Call(uniqueid, channel, v.get("MADO_SERVICE", ""), v.get("MADO_DID", ""),
+                clean_number(v.get("CALLERID(num)")), offered, id=call_id)
+    call.queue = v["MADO_QUEUE"]
+    call.queued_at = _time(v.get("MADO_QUEUED", "")) or offered
+    call.answered_at = _time(v.get("MADO_ANSWERED", ""))
+    call.agent_id = v.get("MADO_AGENT") or None
+    call.language = v.get("MADO_LANGUAGE") or None
+    call.flow_path = [p for p in v.get("MADO_PATH", "").split(",") if p]
+    call.topic = v.get("MADO_TOPIC") or None
+    call.priority = int(v["MADO_PRIORITY"]) if v.get("MADO_PRIORITY", "").isdigit() else 0
+    call.ring_at = call.queued_at if call.answered_at else None
+    call.recording = relative_name(call.id, offered)
+    return call
+
+
+async def adopt_calls(ami: AmiPort, tracker: CallTracker, acd: Acd,
+                      channels: list[dict[str, str]]) -> int:
+    """Track callers this process does not know yet; returns how many were adopted."""
+    agent_prefixes = tuple(f"PJSIP/{a}-" for a in acd.agents)
+    by_name: dict[str, Call] = {}
+    adopted = 0
+    for ev in channels:
+        uniqueid, name = ev.get("Uniqueid", ""), ev.get("Channel", "")
+        if not uniqueid or tracker.get(uniqueid) is not None or name.startswith(agent_prefixes):
+            continue
+        v = await _vars(ami, name)
+        call = call_from_vars(v, uniqueid, name) if v else None
+        if call is None:
+            continue
+        tracker.adopt(call)
+        by_name[name] = call
+        adopted += 1
+        if call.answered_at is None and ev.get("Context") == "mado-hold":
+            await acd.enqueue(call)
+    for ev in channels:
+        name = ev.get("Channel", "")
+        if not name.startswith(agent_prefixes) or ev.get("Application") != "Bridge":
+            continue
+        caller_channel = ev.get("ApplicationData", "").split(",")[0]
+        call = by_name.get(caller_channel)
+        if call is not None and call.agent_id is not None:
+            acd.adopt_connected(call.agent_id, ev.get("Uniqueid", ""), call)
+    if adopted:
+        log.info("adopted %d calls from Asterisk", adopted)
+    return adopted

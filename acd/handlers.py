@@ -1,0 +1,170 @@
+"""HTTP API of the ACD: operators' states, waiting lines, transfers, supervision, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from madoguchi.errors import json_error
+
+from .agents import IllegalTransition
+from .service import OPERATOR_ACTIONS
+from .stats import TOKYO, per_operator
+from .supervision import MODES, Supervision, SupervisionError
+from .transfers import TransferRefused, resolve
+from .wiring import ACD, AcdParts
+
+log = logging.getLogger(__name__)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise json_error(400, "bad_json", "the body must be a JSON object")
+    return data
+
+
+def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float]]
+                ) -> dict[str, Any]:
+    a = parts.acd.agents[agent_id]
+    ring = parts.acd.call_of_agent(agent_id)
+    return {
+        "id": a.id, "state": a.state.value, "reason": a.reason, "reachable": a.reachable,
+        "queues": list(a.queues),
+        "state_since": a.state_since.isoformat() if a.state_since else None,
+        "idle_since": a.idle_since.isoformat(),
+        "call": None if ring is None else {"call_id": ring.call.id, "caller": ring.call.caller,
+                                           "service": ring.call.service,
+                                           "language": ring.call.language},
+        "today": today.get(a.id, {"calls": 0, "talk_s": 0.0}),
+    }
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    parts = request.app[ACD]
+    today = await per_operator(parts.db, datetime.now(TOKYO).date())
+    return web.json_response({"agents": [_agent_view(parts, i, today)
+                                         for i in sorted(parts.acd.agents)]})
+
+
+async def set_agent_state(request: web.Request) -> web.Response:
+    parts = request.app[ACD]
+    agent_id = request.match_info["id"]
+    if agent_id not in parts.acd.agents:
+        raise json_error(404, "not_found", "no such operator")
+    body = await _body(request)
+    action, reason = body.get("action"), body.get("reason")
+    if action not in OPERATOR_ACTIONS:
+        raise json_error(400, "bad_action", f"action must be one of {sorted(OPERATOR_ACTIONS)}")
+    if reason is not None and (not isinstance(reason, str) or not reason.isidentifier()
+                               or len(reason) > 32):
+        raise json_error(400, "bad_reason", "reason must be a short word like break, meeting")
+    if action == "away" and reason is None:
+        raise json_error(400, "bad_reason", "away needs a reason")
+    try:
+        parts.acd.operator_action(agent_id, action, reason)
+    except IllegalTransition as exc:
+        raise json_error(409, "illegal_transition", str(exc)) from exc
+    today = await per_operator(parts.db, datetime.now(TOKYO).date())
+    return web.json_response(_agent_view(parts, agent_id, today))
+
+
+async def operator_stats(request: web.Request) -> web.Response:
+    raw = request.query.get("date")
+    try:
+        day = datetime.fromisoformat(raw).date() if raw else datetime.now(TOKYO).date()
+    except ValueError as exc:
+        raise json_error(400, "bad_date", "date must be YYYY-MM-DD") from exc
+    stats = await per_operator(request.app[ACD].db, day)
+    return web.json_response({"date": day.isoformat(), "operators": stats})
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    acd = request.app[ACD].acd
+    now = acd.tracker.clock()
+    oldest = acd.oldest_wait(now)
+    return web.json_response({"queues": [
+        {"id": q, "waiting": n, "longest_wait_s": round(oldest[q], 1)}
+        for q, n in acd.waiting_counts().items()]})
+
+
+async def transfer_call(request: web.Request) -> web.Response:
+    parts = request.app[ACD]
+    call_id = request.match_info["id"]
+    call = next((c for c in parts.acd.tracker.live() if c.id == call_id), None)
+    if call is None:
+        raise json_error(404, "not_found", "no such live call")
+    if call.agent_id is None or parts.acd.call_of_agent(call.agent_id) is None:
+        raise json_error(409, "not_connected", "only a call connected to an operator")
+    body = await _body(request)
+    if body.get("type", "blind") != "blind":
+        raise json_error(400, "bad_type", "the API does blind transfers; attended ones are "
+                         "made from the operator's phone")
+    try:
+        target = resolve(parts.settings.transfers, str(body.get("target", "")))
+    except TransferRefused as exc:
+        raise json_error(403, "transfer_refused", str(exc)) from exc
+    await parts.acd.transfer(call, target, call.agent_id)
+    return web.json_response({"call_id": call.id, "to": target.number, "kind": target.kind})
+
+
+async def monitor(request: web.Request) -> web.Response:
+    parts = request.app[ACD]
+    body = await _body(request)
+    mode, supervisor = body.get("mode"), body.get("supervisor")
+    if mode not in MODES:
+        raise json_error(400, "bad_mode", f"mode must be one of {sorted(MODES)}")
+    if not isinstance(supervisor, str):
+        raise json_error(400, "bad_supervisor", "supervisor must be an operator extension")
+    try:
+        result = await parts.supervision.start(request.match_info["id"], mode, supervisor,
+                                               actor="api-token", remote=request.remote or "")
+    except SupervisionError as exc:
+        raise json_error(exc.status, exc.error_id, str(exc)) from exc
+    return web.json_response(result)
+
+
+async def live_events(request: web.Request) -> web.WebSocketResponse:
+    """Operator state changes and waiting counts as JSON messages, as they happen."""
+    parts = request.app[ACD]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue = parts.bus.subscribe()
+    try:
+        reader = asyncio.ensure_future(ws.receive())
+        while not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await ws.send_json(getter.result())
+            else:
+                getter.cancel()
+            if reader in done:
+                if reader.result().type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                reader = asyncio.ensure_future(ws.receive())
+        reader.cancel()
+    finally:
+        parts.bus.unsubscribe(queue)
+    return ws
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/agents", list_agents)
+    app.router.add_post("/api/agents/{id}/state", set_agent_state)
+    app.router.add_post("/api/agents/{id}/monitor", monitor)
+    app.router.add_get("/api/operator-stats", operator_stats)
+    app.router.add_get("/api/queues", list_queues)
+    app.router.add_post("/api/calls/{id}/transfer", transfer_call)
+    app.router.add_get("/api/events", live_events)
+
+
+__all__ = ["Supervision", "add_routes"]
