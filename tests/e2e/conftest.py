@@ -228,7 +228,7 @@ def sipp_short_caller(service: str, caller: str,
 
 def sipp_caller(service: str, caller: str, dtmf: str,
                 talk_ms: int) -> subprocess.CompletedProcess[bytes]:
-    """A SIPp caller: dials service, presses dtmf 4.5 s in, talks 7 s of audio, waits
+    """A SIPp caller: dials service, presses dtmf 7 s in, talks 7 s of audio, waits
     talk_ms after the audio starts, hangs up."""
     return subprocess.run(
         ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller.xml"), "-s", service,
