@@ -43,6 +43,7 @@ def phone_media(n: int) -> int:
 
 
 OPERATOR_PORT, OPERATOR_MEDIA = phone_port(1), phone_media(1)
+CITY_PBX_PORT, CITY_PBX_MEDIA = BASE + 90, BASE + 4000
 
 
 def _unavailable(reason: str) -> None:
@@ -92,6 +93,39 @@ class Stack:
         assert status == 200, (status, body)
         return json.loads(body)
 
+    def post(self, path: str, body: object) -> tuple[int, object]:
+        req = urllib.request.Request(self.http + path, data=json.dumps(body).encode(),
+                                     method="POST", headers={
+                                         "Authorization": f"Bearer {self.token}",
+                                         "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, json.loads(err.read())
+
+    def agents(self) -> dict[str, dict[str, object]]:
+        data = self.json("/api/agents")
+        assert isinstance(data, dict)
+        return {a["id"]: a for a in data["agents"]}
+
+    def set_ready(self, *agent_ids: str, timeout: float = 30) -> None:
+        """Log every operator out, then log in agent_ids in that order (the first has been
+        idle longest). Waits for operators still on a call or ringing to finish first."""
+        deadline = time.monotonic() + timeout
+        for agent_id in self.agents():
+            while self.agents()[agent_id]["state"] in ("ringing", "on_call"):
+                assert time.monotonic() < deadline, f"{agent_id} stays busy"
+                time.sleep(0.2)
+            if self.agents()[agent_id]["state"] != "logged_out":
+                status, body = self.post(f"/api/agents/{agent_id}/state", {"action": "logout"})
+                assert status == 200, body
+        for agent_id in agent_ids:
+            status, body = self.post(f"/api/agents/{agent_id}/state", {"action": "login"})
+            assert status == 200, body
+            time.sleep(0.01)  # distinct idle-since times keep the order
+
     def call_rows(self, caller: str) -> list[dict[str, object]]:
         """Call records straight from the database (there is no call-record API yet)."""
         with sqlite3.connect(self.state / "madoguchi.db") as db:
@@ -122,12 +156,24 @@ def write_test_config(dest: Path) -> None:
     main["asterisk"]["ami"]["port"] = AMI_PORT
     main["asterisk"]["sip"]["port"] = SIP_PORT
     main["asterisk"]["rtp"] = {"start": RTP_RANGE[0], "end": RTP_RANGE[1]}
-    main["queues"][0]["ring_timeout"] = 8
+    # city: short rings and a wrap-up long enough to observe; water: a quick turnover, so
+    # bursts run fast (the water flow is pointed at it below; operators serve both queues)
+    main["queues"] = [
+        {"id": "city", "ring_timeout": 8, "wrap_up": 8, "max_wait": 120},
+        {"id": "water", "ring_timeout": 8, "wrap_up": 1, "max_wait": 120},
+    ]
+    main["services"][1]["queue"] = "water"
+    main["transfers"]["city_pbx"]["port"] = CITY_PBX_PORT
     (dest / "madoguchi.yaml").write_text(yaml.safe_dump(main, allow_unicode=True),
                                          encoding="utf-8")
     agents = yaml.safe_load((dest / "agents.yaml").read_text(encoding="utf-8"))
     # one operator is a SIPp phone at a fixed address; the others have no phone registered
     agents["agents"][0]["contact"] = f"sip:127.0.0.1:{OPERATOR_PORT}"
+    for agent in agents["agents"]:
+        agent["queues"] = ["city", "water"]
+    water = dest / "flows" / "water.yaml"
+    water.write_text(water.read_text(encoding="utf-8").replace("queue: city", "queue: water"),
+                     encoding="utf-8")
     (dest / "agents.yaml").write_text(yaml.safe_dump(agents, allow_unicode=True),
                                       encoding="utf-8")
 

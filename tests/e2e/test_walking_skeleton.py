@@ -48,6 +48,7 @@ def _wait_for_recording(stack: Stack, caller: str, timeout: float = 20) -> dict[
 
 
 def test_call_reaches_operator_and_is_recorded(stack: Stack) -> None:
+    stack.set_ready("7001")
     offered_before = stack.metric("madoguchi_calls_offered_total", service="city")
     answered_before = stack.metric("madoguchi_calls_answered_total", service="city")
     operator = sipp_operator(ring_ms=1500)
@@ -137,7 +138,7 @@ def test_caller_hanging_up_in_the_ivr_leaves_a_record_and_no_state(stack: Stack)
 
 
 def test_caller_hanging_up_while_waiting_leaves_a_record_and_no_state(stack: Stack) -> None:
-    # no operator phone is running: operator 7001's fixed contact does not answer
+    stack.set_ready()  # nobody is logged in: the caller waits, then gives up
     result = sipp_caller("2000", "0322220000", dtmf="1", talk_ms=1000)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     call = _wait_for_call(stack, "0322220000")
@@ -157,11 +158,12 @@ def test_registered_softphone_with_generated_password_gets_the_next_call(stack: 
     assert wrong.returncode != 0, "a wrong SIP password must not register"
     reg = sipp_register("7002", secrets["sip_passwords"]["7002"], phone_port(2))
     assert reg.returncode == 0, reg.stderr.decode(errors="replace")[-2000:]
+    stack.set_ready("7002", "7001")
     deadline = time.monotonic() + 5
     while stack.metric("madoguchi_agents", state="available") < 2:
         assert time.monotonic() < deadline, "registered operator not seen as reachable"
         time.sleep(0.2)
-    # 7002 has been idle since start-up, longer than 7001, so it gets this call
+    # 7002 logged in first, so it has been idle longer than 7001 and gets this call
     operator = sipp_operator(ring_ms=500, port=phone_port(2), media_port=phone_media(2))
     try:
         caller = sipp_caller("1000", "0333330000", dtmf="1", talk_ms=7000)
