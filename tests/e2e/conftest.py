@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import yaml
@@ -69,7 +70,24 @@ class Stack:
     state: Path
     token: str
     http: str
+    engine_log: IO[bytes] | None = None
     engine: subprocess.Popen[bytes] | None = None
+
+    def start_engine(self) -> None:
+        """Start `madoguchi run` and wait until /healthz says it is up."""
+        self.engine = subprocess.Popen(_madoguchi(self.config, self.state, "run"),
+                                       stdin=subprocess.DEVNULL, stdout=self.engine_log,
+                                       stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.http + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        pytest.fail("engine never became healthy")
 
     def stop_engine(self) -> int:
         """SIGTERM the engine (Asterisk keeps running) and return its exit code."""
@@ -164,6 +182,7 @@ def write_test_config(dest: Path) -> None:
     ]
     main["services"][1]["queue"] = "water"
     main["transfers"]["city_pbx"]["port"] = CITY_PBX_PORT
+    main["recordings"] = {"reconcile_interval": 10}  # reconciler reports seen within seconds
     (dest / "madoguchi.yaml").write_text(yaml.safe_dump(main, allow_unicode=True),
                                          encoding="utf-8")
     agents = yaml.safe_load((dest / "agents.yaml").read_text(encoding="utf-8"))
@@ -203,29 +222,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                 stdin=subprocess.DEVNULL, stdout=ast_log,
                                 stderr=subprocess.STDOUT)
     engine_log = open(logs / "engine.log", "wb")
-    engine = None
+    s: Stack | None = None
     try:
         if not _wait_port(AMI_PORT, 60):
             _unavailable("Asterisk did not open AMI: "
                          + (logs / "asterisk.log").read_text(errors="replace")[-3000:])
-        engine = subprocess.Popen(_madoguchi(config, state, "run"), stdin=subprocess.DEVNULL,
-                                  stdout=engine_log, stderr=subprocess.STDOUT)
         secrets = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
-        s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}", engine)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(s.http + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("engine never became healthy: "
-                        + (logs / "engine.log").read_text(errors="replace")[-3000:])
+        s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}",
+                  engine_log)
+        s.start_engine()
         yield s
     finally:
+        engine = s.engine if s is not None else None
         for proc in (engine, asterisk):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
