@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 CONFIG ?= config
 STATE  ?= state
 # Debian packages the project needs on the host (Asterisk itself comes in its own root fs)
-DEB_PACKAGES := mmdebstrap sip-tester sox espeak-ng python3-venv util-linux
+DEB_PACKAGES := mmdebstrap sip-tester sox espeak-ng python3-venv util-linux \
+                open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001
 
 .PHONY: run test lint unit e2e deps venv pbx clean-state
 
@@ -13,6 +14,7 @@ deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  case "$$missing" in *hts-voice*) $(PYTHON) ivr/apt_contrib.py;; esac; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 

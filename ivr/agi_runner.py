@@ -1,39 +1,69 @@
-"""FastAGI adapter for the IVR: runs the pure interpreter against a live channel."""
+"""FastAGI adapter for the IVR: runs the pure interpreter against a live channel.
+
+The flow set and the outside world are pinned when the call starts (`IvrService.world()`), so
+a reload mid-call changes nothing for the call. Channel variables the dialplan reads:
+MADO_DEST (queue | transfer | hangup), MADO_TRANSFER (a dial string from acd.transfers, never
+from the caller), MADO_LANG, MADO_BOARD and MADO_HOLD_MUSIC for the hold loop, IVR_DONE.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.fastagi import AgiSession
 from madoguchi.settings import Settings
-from recordings.files import relative_name
+from recordings.files import mixmonitor_args, relative_name
 
-from .flow import Flow
-from .interpreter import Collect, Digits, End, Enqueue, Interpreter, Outcome, Played, PlayPrompt
-from .prompts import PromptLibrary
+from .interpreter import (
+    CallInfo,
+    Collect,
+    Digits,
+    End,
+    Enqueue,
+    Interpreter,
+    Outcome,
+    Played,
+    Say,
+    TransferTo,
+)
+from .prompts import Audio
+from .schedule import MODE_DIGITS, utc_now
+from .service import IvrService
 
 log = logging.getLogger(__name__)
 
+OVERRIDE_SCRIPT = "ivr/override"  # '/' cannot occur in a service id: no clash
+_KEYS = "0123456789*#"
+_ENDPOINT = re.compile(r"^PJSIP/([0-9]{2,8})-[0-9a-f]+$")
+
 
 class IvrRunner:
-    def __init__(self, settings: Settings, flows: dict[str, Flow], tracker: CallTracker,
-                 prompts: PromptLibrary, recordings_dir: str,
-                 on_offer: Callable[[Call], None],
-                 on_enqueue: Callable[[Call], Awaitable[None]]) -> None:
+    def __init__(self, settings: Settings, ivr: IvrService, tracker: CallTracker,
+                 recordings_dir: str, on_offer: Callable[[Call], None],
+                 on_enqueue: Callable[[Call], Awaitable[None]],
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
-        self.flows = flows
+        self.ivr = ivr
         self.tracker = tracker
-        self.prompts = prompts
         self.recordings_dir = recordings_dir  # as Asterisk sees it
         self.on_offer = on_offer
         self.on_enqueue = on_enqueue
+        self.clock = clock
+        self._reported: set[tuple[str, str, str]] = set()
 
     async def handle(self, session: AgiSession) -> None:
+        if session.script == OVERRIDE_SCRIPT:
+            await self._feature_code(session)
+            return
         service = self.settings.service(session.script)
-        if service is None or service.flow not in self.flows:
+        world = self.ivr.world()  # pinned for the whole call
+        flow = world.flowset.flows.get(world.flowset.entry.get(session.script, ""))
+        if service is None or flow is None:
             # leaving IVR_DONE unset makes the dialplan fail open to app_queue
             log.error("AGI request for unknown service %r", session.script)
             return
@@ -42,12 +72,14 @@ class IvrRunner:
         call = self.tracker.offer(env.get("agi_uniqueid", ""), env.get("agi_channel", ""),
                                   service.id, did if did.isdigit() else service.did,
                                   env.get("agi_callerid", ""))
+        call.flow_version = world.flowset.version
         self.on_offer(call)
         call.recording = relative_name(call.id, call.offered_at)
-        interp = Interpreter(self.flows[service.flow])
+        interp = Interpreter(flow, world, CallInfo(call.caller, call.did, service.id),
+                             self.clock)
         try:
-            # b: record while bridged with an operator, i.e. the conversation itself
-            await session.exec("MixMonitor", f"{self.recordings_dir}/{call.recording},b")
+            # caller and operator on separate legs, only while bridged: recordings/files.py
+            await session.exec("MixMonitor", mixmonitor_args(self.recordings_dir, call.recording))
             await session.set_variable("MADO_CALL_ID", call.id)
             instruction = interp.start()
             while True:
@@ -55,15 +87,21 @@ class IvrRunner:
                 call.language = interp.language
                 if isinstance(instruction, Enqueue):
                     call.queue = instruction.queue
-                    await session.set_variable("MADO_DEST", "queue")
-                    await session.set_variable("IVR_DONE", "1")
+                    call.topic = instruction.topic
+                    call.priority = instruction.priority
+                    await self._hold_variables(session, interp.language)
+                    await self._finish(session, "queue")
                     break
-                if isinstance(instruction, End):
-                    await session.set_variable("MADO_DEST", "hangup")
-                    await session.set_variable("IVR_DONE", "1")
+                if isinstance(instruction, TransferTo):
+                    await session.set_variable("MADO_TRANSFER", instruction.dial)
+                    await self._finish(session, "transfer")
+                    log.info("call %s: IVR transfer to %s", call.id, instruction.number)
                     return
-                instruction_outcome = await self._perform(session, instruction)
-                instruction = interp.feed(instruction_outcome)
+                if isinstance(instruction, End):
+                    await self._finish(session, "hangup")
+                    return
+                outcome = await self._perform(session, instruction, world.flowset.version)
+                instruction = interp.feed(outcome)
         except (AgiHangup, AgiCommandFailed):
             # result=-1 from a playback or a read means the channel went away under it
             log.info("call %s: caller hung up in the IVR at %s", call.id, interp.path[-1:])
@@ -74,16 +112,63 @@ class IvrRunner:
             return
         await self.on_enqueue(call)
 
-    async def _perform(self, session: AgiSession, instruction: PlayPrompt | Collect) -> Outcome:
-        path = self.prompts.resolve(instruction.prompt, instruction.language)
-        if isinstance(instruction, PlayPrompt):
+    async def _finish(self, session: AgiSession, dest: str) -> None:
+        await session.set_variable("MADO_DEST", dest)
+        await session.set_variable("IVR_DONE", "1")
+
+    async def _hold_variables(self, session: AgiSession, language: str) -> None:
+        await session.set_variable("MADO_LANG", language)
+        board = self.ivr.hold_board(language)
+        if board is not None:
+            await session.set_variable("MADO_BOARD", board)
+            await session.set_variable("MADO_HOLD_MUSIC",
+                                       str(self.ivr.current.board.hold_interval))
+
+    def _files(self, audio: tuple[Audio, ...], version: str) -> list[str]:
+        files = []
+        for a in audio:
+            if a.spoken is not None or a.sound is None:
+                mark = (version, a.key, a.language)
+                if mark not in self._reported:
+                    # once per prompt and flow version: visible, without a line per call
+                    self._reported.add(mark)
+                    if a.sound is None:
+                        log.warning("prompt %s has no audio in any language: skipped", a.key)
+                    else:
+                        log.warning("prompt %s has no %s audio: playing %s instead", a.key,
+                                    a.language, a.spoken)
+            path = self.ivr.sound_path(a)
             if path is not None:
-                await session.stream_file(path)
-            else:
-                log.warning("prompt %s missing, skipped", instruction.prompt)
+                files.append(path)
+        return files
+
+    async def _perform(self, session: AgiSession, instruction: Say | Collect,
+                       version: str) -> Outcome:
+        files = self._files(instruction.audio, version)
+        if isinstance(instruction, Say):
+            escape = _KEYS if instruction.barge_in else ""
+            for f in files:
+                digit = await session.stream_file(f, escape)
+                if digit:
+                    return Played(digit)
             return Played()
-        if path is None:
-            log.warning("prompt %s missing, collecting digits in silence", instruction.prompt)
-            path = "silence/1"
-        digits = await session.get_data(path, instruction.timeout_ms, instruction.max_digits)
+        # GET DATA plays an &-separated list, interruptible by the first key
+        prompt = "&".join(files) or "silence/1"
+        digits = await session.get_data(prompt, instruction.timeout_ms, instruction.max_digits)
         return Digits(digits)
+
+    async def _feature_code(self, session: AgiSession) -> None:
+        """*7 <service code> <mode>: a supervisor switches a service's override."""
+        service_code, mode_digit = [*session.args, "", ""][:2]
+        m = _ENDPOINT.match(session.channel)
+        endpoint = m[1] if m else ""
+        sched = self.ivr.current.schedules
+        service = sched.feature_codes.get(service_code)
+        mode = MODE_DIGITS.get(mode_digit)
+        if endpoint not in sched.supervisors or service is None or mode is None:
+            log.warning("override feature code refused: endpoint %r, service code %r, mode %r",
+                        endpoint, service_code, mode_digit)
+            await session.stream_file("invalid")
+            return
+        await self.ivr.set_override(service, mode.value, f"feature code from {endpoint}")
+        await session.stream_file("beep")

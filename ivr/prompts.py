@@ -1,97 +1,145 @@
-"""Prompt texts → 8 kHz mono WAV files Asterisk can play, and prompt lookup per language.
+"""Prompts: texts per language (config/prompts.yaml) or recorded files, resolved per language.
 
-Japanese uses Open JTalk when it and a voice are installed, English uses espeak-ng; a prompt
-missing in the caller's language falls back to another language rather than to silence.
+A prompt is rendered once when a flow set loads (TTS cache keyed by content), never per call.
+A prompt a language lacks falls back to another language, and the fallback is reported to the
+caller's adapter so it is logged, never silent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
 
-from .flow import LANGUAGES
+from .errors import Problems
+from .tts import Tts
 
 log = logging.getLogger(__name__)
 
-OPEN_JTALK_DICT = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
-OPEN_JTALK_VOICES = [
-    Path("/usr/share/hts-voice/nitech-jp-atr503-m001/nitech_jp_atr503_m001.htsvoice"),
-]
+LANGUAGES = ("ja", "en")
+
+
+@dataclass(frozen=True)
+class Audio:
+    """One thing to say: what (text), in which language, and the file Asterisk plays."""
+
+    key: str  # prompt id, or a generated key for inline texts and board announcements
+    language: str  # the language asked for
+    text: str  # what is said, for dry runs and logs
+    sound: str | None  # name relative to the sounds folder, without extension; None: nothing
+    spoken: str | None = None  # the language actually played when it differs (a fallback)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    texts: dict[str, str] = field(hash=False)
+    sounds: dict[str, str] = field(hash=False)  # language -> sound name (only those rendered)
+
+    def audio(self, language: str) -> Audio:
+        order = (language, *[lg for lg in LANGUAGES if lg != language],
+                 *[lg for lg in self.sounds if lg not in LANGUAGES])
+        for lang in order:
+            sound = self.sounds.get(lang)
+            if sound is not None:
+                text = self.texts.get(lang, "")
+                return Audio(self.id, language, text, sound, None if lang == language else lang)
+        text = self.texts.get(language) or next(iter(self.texts.values()), "")
+        return Audio(self.id, language, text, None, None)
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    """Where a prompt came from: texts for TTS and/or recorded files, per language."""
+
+    texts: dict[str, str] = field(default_factory=dict, hash=False)
+    files: dict[str, Path] = field(default_factory=dict, hash=False)
+    where: Location | None = None
 
 
 def load_prompt_texts(path: Path) -> dict[str, dict[str, str]]:
-    root = Node(load_yaml(path), Location(str(path), 1, 1), "prompts")
-    prompts = root.child("prompts", required=True)
-    out: dict[str, dict[str, str]] = {}
+    """prompts.yaml as {id: {language: text}}; raises on the first error."""
+    problems = Problems()
+    out = read_prompts(path, problems)
+    if problems:
+        raise problems.sorted()[0]
+    return {k: dict(v.texts) for k, v in out.items()}
+
+
+def read_prompts(path: Path, problems: Problems) -> dict[str, PromptSource]:
+    try:
+        root = Node(load_yaml(path), Location(str(path), 1, 1), "prompts")
+        prompts = root.child("prompts", required=True)
+        root.done()
+    except ConfigError as exc:
+        problems.add(exc)
+        return {}
+    out: dict[str, PromptSource] = {}
     for prompt_id in prompts.data:
-        texts = prompts.child(prompt_id)
-        out[prompt_id] = {}
-        for lang in list(texts.data):
-            if lang not in LANGUAGES:
-                raise ConfigError(texts.at(lang), f"unknown language {lang!r}")
-            out[prompt_id][lang] = texts.text(lang)
-        texts.done()
-    prompts.done()
-    root.done()
+        try:
+            texts = prompts.child(prompt_id)
+            per_lang: dict[str, str] = {}
+            for lang in list(texts.data):
+                if lang not in LANGUAGES:
+                    raise ConfigError(texts.at(lang), f"unknown language {lang!r}")
+                per_lang[lang] = texts.text(lang)
+            texts.done()
+            out[prompt_id] = PromptSource(per_lang, {}, prompts.at(prompt_id))
+        except ConfigError as exc:
+            problems.add(exc)
     return out
 
 
-def _synthesize(text: str, lang: str, raw_wav: Path) -> bool:
-    if lang == "ja":
-        voice = next((v for v in OPEN_JTALK_VOICES if v.exists()), None)
-        exe = shutil.which("open_jtalk")
-        if exe is None or voice is None or not OPEN_JTALK_DICT.exists():
-            return False
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            cmd = [exe, "-x", str(OPEN_JTALK_DICT), "-m", str(voice), "-ow", str(raw_wav),
-                   fh.name]
-            return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        return False
-    # text goes as one argv element: no shell is involved
-    cmd = [exe, "-v", "en-us", "-s", "150", "-w", str(raw_wav), text]
-    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+def render_prompt(prompt_id: str, source: PromptSource, tts: Tts | None, sounds_dir: Path,
+                  dry: bool = False) -> Prompt:
+    """Synthesise or convert each language once (cached); `dry` renders nothing."""
+    sounds: dict[str, str] = {}
+    for lang, file in source.files.items():
+        sounds[lang] = f"dry:{file.name}" if dry else _convert(file, sounds_dir)
+    for lang, text in source.texts.items():
+        if lang in sounds or tts is None:
+            continue
+        if dry:
+            key = tts.key(text, lang)
+            if key is not None:
+                sounds[lang] = f"tts/{key}"
+            continue
+        rendered = tts.render(text, lang)
+        if rendered is not None:
+            sounds[lang] = f"tts/{rendered}"
+    return Prompt(prompt_id, dict(source.texts), sounds)
+
+
+def _convert(file: Path, sounds_dir: Path) -> str:
+    """A recorded prompt converted to 8 kHz mono WAV, named by the source file's content."""
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:24]
+    target = sounds_dir / "files" / f"{digest}.wav"
+    if not target.exists():
+        sox = shutil.which("sox")
+        if sox is None:
+            raise RuntimeError("sox is not installed (apt-get install sox)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp.wav")
+        subprocess.run([sox, str(file), "-r", "8000", "-c", "1", "-b", "16", str(tmp)],
+                       check=True, capture_output=True, timeout=60)
+        tmp.replace(target)
+    return f"files/{digest}"
 
 
 def build_prompts(texts: dict[str, dict[str, str]], out_dir: Path) -> dict[str, list[str]]:
-    """Render every prompt; returns {language: [prompt ids rendered]}."""
-    sox = shutil.which("sox")
-    if sox is None:
-        raise RuntimeError("sox is not installed (apt-get install sox)")
+    """Render every prompt text into the TTS cache; returns {language: [prompt ids rendered]}.
+
+    Used by `madoguchi up` and `pbx config` so the first call finds the cache warm.
+    """
+    tts = Tts(out_dir / "tts")
     done: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
     for prompt_id, per_lang in texts.items():
         for lang, text in per_lang.items():
-            target = out_dir / lang / f"{prompt_id}.wav"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                raw = Path(tmp) / "raw.wav"
-                if not _synthesize(text, lang, raw):
-                    log.warning("no text-to-speech for %s; prompt %s/%s not built",
-                                lang, lang, prompt_id)
-                    continue
-                subprocess.run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)],
-                               check=True, capture_output=True)
-            done[lang].append(prompt_id)
+            if tts.render(text, lang) is not None:
+                done[lang].append(prompt_id)
     return done
-
-
-class PromptLibrary:
-    """Maps (prompt id, language) to the file name Asterisk plays (no extension)."""
-
-    def __init__(self, local_dir: Path, asterisk_dir: str) -> None:
-        self.local_dir = local_dir
-        self.asterisk_dir = asterisk_dir
-
-    def resolve(self, prompt_id: str, language: str) -> str | None:
-        for lang in (language, *[lg for lg in LANGUAGES if lg != language]):
-            if (self.local_dir / lang / f"{prompt_id}.wav").exists():
-                return f"{self.asterisk_dir}/{lang}/{prompt_id}"
-        return None

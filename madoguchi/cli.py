@@ -22,12 +22,13 @@ from .yamlconf import ConfigError
 
 def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     settings = load_settings(Path(args.config), Path(args.state))
-    from ivr.flow import load_flows
-    from ivr.prompts import load_prompt_texts
+    from ivr.errors import FlowSetInvalid
+    from ivr.flowset import Sources, check
 
     # validate everything the engine will read, so a bad file stops the start with its line
-    load_flows(settings.config_dir / "flows", {q.id for q in settings.queues})
-    load_prompt_texts(settings.config_dir / "prompts.yaml")
+    errors = check(Sources.from_settings(settings))
+    if errors:
+        raise FlowSetInvalid(errors)
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents])
 
 
@@ -151,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the config folder").set_defaults(func=cmd_check)
     sub.add_parser("secrets", help="print the generated secrets (operators' SIP passwords)"
                    ).set_defaults(func=cmd_secrets)
+    from ivr.cli import add_parser as add_flows_parser
+
+    add_flows_parser(sub)  # flows check | simulate | schema
+    from recordings.cli import add_commands as add_recording_commands
+
+    add_recording_commands(sub)
     return parser
 
 

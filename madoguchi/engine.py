@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Mapping
 
 from acd.adopt import adopt_calls
@@ -24,8 +25,7 @@ from ami_bridge.ami import AmiClient
 from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
-from ivr.flow import Flow, load_flows
-from ivr.prompts import PromptLibrary
+from ivr.service import IvrService
 from recordings.service import RecordingService
 from store.db import Database
 
@@ -38,13 +38,13 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, settings: Settings, secrets: Secrets, layout: Layout,
-                 flows: dict[str, Flow] | None = None) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, layout: Layout) -> None:
         self.settings = settings
         self.secrets = secrets
         self.layout = layout
-        self.flows = flows if flows is not None else load_flows(
-            settings.config_dir / "flows", {q.id for q in settings.queues})
+        # IVR flows, schedules, overrides and the event board; refuses an invalid flow set
+        self.ivr_state = IvrService(settings, layout.local / "sounds", layout.ast("sounds"),
+                                    settings.state_dir)
         self.metrics = Metrics()
         self.db = Database(settings.database_url)
         self.tracker = CallTracker()
@@ -59,9 +59,8 @@ class Engine:
         self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
                                   self.supervision, self.operator_agi)
         self.recordings = RecordingService(self.db, layout.local / "recordings")
-        prompts = PromptLibrary(layout.local / "sounds", layout.ast("sounds"))
-        self.ivr = IvrRunner(settings, self.flows, self.tracker, prompts,
-                             layout.ast("recordings"), self._offered, self.acd.enqueue)
+        self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
+                             self._offered, self.acd.enqueue)
         self.fastagi = FastAgiServer(self._route_agi, settings.fastagi.host,
                                      settings.fastagi.port)
         self._closing: set[asyncio.Task[None]] = set()
@@ -78,12 +77,17 @@ class Engine:
             if kept is not None:
                 self.acd.restore(agent_id, kept[0], kept[1], row.at)
         await self.history.start()
+        await self.ivr_state.start()
+        # SIGHUP reloads the flows, as POST /api/flows/reload does (not on Windows loops)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._sighup)
         await self.fastagi.start()
         self.metrics.fastagi_listening.set(1)
         await self.ami.start()  # returns at once; AMI may come later
 
     async def stop(self) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.fastagi.close()
+        await self.ivr_state.stop()
         self.metrics.fastagi_listening.set(0)
         await self.acd.close()
         await self.supervision.close()
@@ -98,6 +102,9 @@ class Engine:
                 "database": await self.db.ping()}
 
     # ---- callbacks ------------------------------------------------------------------------
+    def _sighup(self) -> None:
+        self.ivr_state.reload_soon()
+
     async def _route_agi(self, session: AgiSession) -> None:
         if session.script in OPERATOR_SCRIPTS:
             await self.operator_agi.handle(session)

@@ -22,7 +22,8 @@ def copy_config(tmp_path: Path) -> Path:
 
 def test_default_config_loads(tmp_path: Path) -> None:
     s = load_settings(ROOT / "config", tmp_path)
-    assert [(x.id, x.did) for x in s.services] == [("city", "1000"), ("water", "2000")]
+    assert [(x.id, x.did) for x in s.services] == [("city", "1000"), ("water", "2000"),
+                                                   ("events", "3000")]
     assert [a.id for a in s.agents] == ["7001", "7002", "7003", "7004"]
     assert s.asterisk.ami_host == "127.0.0.1" and s.fastagi.host == "127.0.0.1"
 

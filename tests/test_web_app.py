@@ -108,4 +108,5 @@ def test_cli_refuses_a_bad_config_with_file_and_line(tmp_path: Path,
                     encoding="utf-8")
     assert main(["--config", str(config), "--state", str(tmp_path / "state"), "check"]) == 2
     err = capsys.readouterr().err
-    assert f"{flow}:26:12: unknown queue 'nowhere'" in err
+    line = flow.read_text(encoding="utf-8").splitlines().index("    queue: nowhere") + 1
+    assert f"{flow}:{line}:12: unknown queue 'nowhere'" in err
