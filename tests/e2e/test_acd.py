@@ -53,14 +53,17 @@ def _waiting_callers(service: str, caller: str, dtmf: str, calls: int,
 
 
 def _finish(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[int | None]:
+    """Exit codes of the SIPp processes; a failure's last words go to the test log."""
     deadline = time.monotonic() + timeout
     codes: list[int | None] = []
     for p in procs:
         try:
-            p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            _, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             p.kill()
-            p.communicate()
+            _, err = p.communicate()
+        if p.returncode:
+            print(f"{p.args[2]} exited {p.returncode}: {err.decode(errors='replace')[-1500:]}")
         codes.append(p.returncode)
     return codes
 
