@@ -2,8 +2,8 @@
 
 The flow set and the outside world are pinned when the call starts (`IvrService.world()`), so
 a reload mid-call changes nothing for the call. Channel variables the dialplan reads:
-MADO_DEST (queue | transfer | hangup), MADO_TRANSFER (a dial string from acd.transfers, never
-from the caller), MADO_LANG, MADO_BOARD and MADO_HOLD_MUSIC for the hold loop, IVR_DONE.
+MADO_DEST (queue | transfer | hangup), MADO_TRANSFER_DIAL (a dial string from acd.transfers,
+never from the caller), MADO_BOARD and MADO_BOARD_EVERY for the hold loop, IVR_DONE.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class IvrRunner:
                     await self._finish(session, "queue")
                     break
                 if isinstance(instruction, TransferTo):
-                    await session.set_variable("MADO_TRANSFER", instruction.dial)
+                    await session.set_variable("MADO_TRANSFER_DIAL", instruction.dial)
                     await self._finish(session, "transfer")
                     log.info("call %s: IVR transfer to %s", call.id, instruction.number)
                     return
@@ -117,11 +117,10 @@ class IvrRunner:
         await session.set_variable("IVR_DONE", "1")
 
     async def _hold_variables(self, session: AgiSession, language: str) -> None:
-        await session.set_variable("MADO_LANG", language)
         board = self.ivr.hold_board(language)
         if board is not None:
             await session.set_variable("MADO_BOARD", board)
-            await session.set_variable("MADO_HOLD_MUSIC",
+            await session.set_variable("MADO_BOARD_EVERY",
                                        str(self.ivr.current.board.hold_interval))
 
     def _files(self, audio: tuple[Audio, ...], version: str) -> list[str]:

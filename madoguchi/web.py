@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.handlers import add_routes as add_acd_routes
 from acd.wiring import ACD
+from ivr.handlers import IVR
+from ivr.handlers import add_routes as add_ivr_routes
 from recordings.handlers import RECORDINGS
 from recordings.handlers import add_routes as add_recording_routes
 
@@ -52,6 +54,7 @@ def make_app(engine: Engine) -> web.Application:
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
     app[ACD] = engine.acd_parts
+    app[IVR] = engine.ivr_state
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         await engine.start()
@@ -63,4 +66,5 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_get("/metrics", metrics)
     add_recording_routes(app)
     add_acd_routes(app)
+    add_ivr_routes(app)
     return app

@@ -92,7 +92,8 @@ displayconnects = no
 secret = {secrets.ami_secret}
 deny = 0.0.0.0/0.0.0.0
 permit = {a.ami_host}/255.255.255.255
-read = system,call,agent,user,dtmf,reporting,dialplan
+; agi: AGIExec events show which prompt a caller heard (end-to-end tests, diagnostics)
+read = system,call,agent,user,dtmf,reporting,dialplan,agi
 write = system,call,originate,agent,user,reporting
 ; the default 100 ms drops the engine on a short pause; events are small and local
 writetimeout = 5000

@@ -1,0 +1,147 @@
+"""HTTP API of the IVR: flow reload, overrides and the event board.
+
+Every route sits behind the web app's token check; changes are POST. Errors are JSON with an
+error id, like the rest of the API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from madoguchi.errors import json_error
+
+from .errors import InvalidRequest, UnknownService
+from .service import IvrService
+
+IVR: web.AppKey[IvrService] = web.AppKey("ivr", IvrService)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length and request.content_length > 64 * 1024:
+        raise json_error(400, "too_large", "request body over 64 KiB")
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise json_error(400, "bad_json", "the body must be a JSON object")
+    return data
+
+
+async def flows_info(request: web.Request) -> web.Response:
+    ivr = request.app[IVR]
+    fs = ivr.current
+    return web.json_response({
+        "version": fs.version, "flows": sorted(fs.flows), "entry": fs.entry,
+        "loaded_at": fs.loaded_at.isoformat() if fs.loaded_at else None,
+        "reloads": ivr.reloads})
+
+
+async def flows_reload(request: web.Request) -> web.Response:
+    result = await request.app[IVR].reload()
+    if not result.ok:
+        return web.json_response({"error": "invalid_flows", "version": result.version,
+                                  "errors": result.errors}, status=422)
+    return web.json_response({"ok": True, "version": result.version})
+
+
+async def schedule_status(request: web.Request) -> web.Response:
+    try:
+        return web.json_response(request.app[IVR].status(request.match_info["service"]))
+    except UnknownService as exc:
+        raise json_error(404, "unknown_service", f"no service {exc}") from exc
+
+
+async def set_override(request: web.Request) -> web.Response:
+    ivr = request.app[IVR]
+    service = request.match_info["service"]
+    body = await _body(request)
+    minutes = body.get("minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int)):
+        raise json_error(400, "invalid", "'minutes' must be an integer")
+    unknown = set(body) - {"mode", "minutes", "message"}
+    if unknown:
+        raise json_error(400, "invalid", f"unknown field(s): {', '.join(sorted(unknown))}")
+    remote = request.remote or "?"
+    try:
+        await ivr.set_override(service, str(body.get("mode", "")), f"api from {remote}",
+                               minutes, body.get("message"))
+    except UnknownService as exc:
+        raise json_error(404, "unknown_service", f"no service {exc}") from exc
+    except InvalidRequest as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    return web.json_response(ivr.status(service))
+
+
+async def override_history(request: web.Request) -> web.Response:
+    return web.json_response({"items": request.app[IVR].overrides.history()})
+
+
+async def list_events(request: web.Request) -> web.Response:
+    ivr = request.app[IVR]
+    now = ivr.clock()
+    board = ivr.board
+    items = []
+    for ev in board.events:
+        audio = board.audio.get(ev.id, {})
+        items.append({**ev.to_json(), "published": ev.published(now),
+                      "announcements": {lang: a.text for lang, a in audio.items()}})
+    statuses = {s.id: s.label for s in ivr.current.board.statuses.values()}
+    return web.json_response({"items": items, "statuses": statuses, "version": board.version})
+
+
+async def board_now(request: web.Request) -> web.Response:
+    """What a caller would hear now, per language, with the files Asterisk plays."""
+    ivr = request.app[IVR]
+    world = ivr.world()
+    lang = request.query.get("lang", "ja")
+    if lang not in ("ja", "en"):
+        raise json_error(400, "invalid", "'lang' must be ja or en")
+    items = world.board(ivr.clock(), lang)
+    return web.json_response({"language": lang, "items": [
+        {"key": a.key, "text": a.text, "sound": ivr.sound_path(a), "spoken": a.spoken}
+        for a in items]})
+
+
+async def put_event(request: web.Request) -> web.Response:
+    try:
+        ev = await request.app[IVR].put_event(await _body(request))
+    except InvalidRequest as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    return web.json_response(ev.to_json())
+
+
+async def event_status(request: web.Request) -> web.Response:
+    try:
+        ev = await request.app[IVR].set_event_status(request.match_info["event"],
+                                                     await _body(request))
+    except KeyError as exc:
+        raise json_error(404, "not_found", "no such event") from exc
+    except InvalidRequest as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    return web.json_response(ev.to_json())
+
+
+async def delete_event(request: web.Request) -> web.Response:
+    try:
+        await request.app[IVR].delete_event(request.match_info["event"])
+    except KeyError as exc:
+        raise json_error(404, "not_found", "no such event") from exc
+    return web.json_response({"ok": True})
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/flows", flows_info)
+    r.add_post("/api/flows/reload", flows_reload)
+    r.add_get("/api/schedules/{service}", schedule_status)
+    r.add_post("/api/schedules/{service}/override", set_override)
+    r.add_get("/api/overrides/history", override_history)
+    r.add_get("/api/events", list_events)
+    r.add_get("/api/events/board", board_now)
+    r.add_post("/api/events", put_event)
+    r.add_post("/api/events/{event}/status", event_status)
+    r.add_post("/api/events/{event}/delete", delete_event)
