@@ -26,6 +26,7 @@ from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
 from ivr.service import IvrService
+from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
 
@@ -58,7 +59,10 @@ class Engine:
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
         self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
                                   self.supervision, self.operator_agi)
-        self.recordings = RecordingService(self.db, layout.local / "recordings")
+        self.recordings = RecordingService.for_settings(self.db, layout.local / "recordings",
+                                                        settings)
+        self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
+                                            lambda: [c.id for c in self.tracker.live()])
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
                              self._offered, self.acd.enqueue)
         self.fastagi = FastAgiServer(self._route_agi, settings.fastagi.host,
@@ -83,6 +87,7 @@ class Engine:
         await self.fastagi.start()
         self.metrics.fastagi_listening.set(1)
         await self.ami.start()  # returns at once; AMI may come later
+        self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -94,6 +99,7 @@ class Engine:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self.history.stop()
+        await self.recording_jobs.stop()
         await self.ami.close()
         await self.db.close()
 

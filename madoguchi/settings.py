@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recordings.config import RecordingSettings, load_recording_settings
@@ -102,7 +102,7 @@ class Settings:
     agents: tuple[Agent, ...]
     transfers: TransferSettings
     auto_login: bool = True  # operators start logged in (else: feature code or API)
-    recordings: RecordingSettings = RecordingSettings()
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
 
     @property
     def recordings_dir(self) -> Path:

@@ -1,16 +1,32 @@
-"""Recording files on disk: names from our own ids only, completion check, checksum, duration."""
+"""Recording files on disk: names from our own ids only, completion check, checksum, duration,
+the two-channel archive file, and overwriting before deletion.
+
+Asterisk's MixMonitor writes two mono legs into the spool folder while the call is bridged:
+`<id>-in.wav` (what the caller said) and `<id>-out.wav` (what the caller heard: the operator,
+or whoever the call was transferred to). Both legs come from one audiohook, frame by frame,
+so they are the same length and aligned. When the call ends they are interleaved into one
+two-channel file, caller left and operator right, in the archive folder.
+"""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import hashlib
+import os
 import re
 import struct
+import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 _CALL_ID = re.compile(r"^[0-9a-f]{32}$")
+LEGS = ("in", "out")
+# spool and archive names we produce; anything else found there is a stray file
+LEG_FILE = re.compile(r"^(?P<id>[0-9a-f]{32})-(?P<leg>in|out)\.wav$")
+ARCHIVE_FILE = re.compile(r"^(?P<id>[0-9a-f]{32})\.wav$")
 
 
 class RecordingFileError(Exception):
@@ -22,6 +38,28 @@ def relative_name(call_id: str, started: datetime) -> str:
     if not _CALL_ID.match(call_id):
         raise RecordingFileError(f"refusing unexpected call id {call_id!r} in a file name")
     return f"{started:%Y/%m/%d}/{call_id}.wav"
+
+
+def is_call_id(value: str) -> bool:
+    return bool(_CALL_ID.match(value))
+
+
+def leg_name(relative: str, leg: str) -> str:
+    """`YYYY/MM/DD/<id>.wav` → `YYYY/MM/DD/<id>-<leg>.wav`."""
+    if leg not in LEGS or not relative.endswith(".wav"):
+        raise RecordingFileError(f"bad leg {leg!r} for {relative!r}")
+    return f"{relative[:-4]}-{leg}.wav"
+
+
+def mixmonitor_args(asterisk_dir: str, relative: str) -> str:
+    """MixMonitor arguments for a call: no mixed file, the two legs, only while bridged (b).
+
+    b: the recording is the conversation (answer to hang-up), not the IVR or hold music.
+    r(): audio received from the caller's channel; t(): audio sent to it.
+    """
+    rx = f"{asterisk_dir}/{leg_name(relative, 'in')}"
+    tx = f"{asterisk_dir}/{leg_name(relative, 'out')}"
+    return f",br({rx})t({tx})"
 
 
 def safe_path(root: Path, relative: str) -> Path:
@@ -84,3 +122,133 @@ def discard_empty(path: Path) -> None:
             path.unlink()
     except FileNotFoundError:
         pass
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_mono(path: Path) -> tuple[array.array[int], int]:
+    with wave.open(str(path), "rb") as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise RecordingFileError(f"{path.name}: expected 16-bit mono")
+        samples = array.array("h", w.readframes(w.getnframes()))
+        return samples, w.getframerate()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(dest: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, rename, fsync the folder: a crash leaves either the
+    whole file or none (a `.tmp` the reconciler reports), never a torn archive file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+    _fsync_dir(dest.parent)
+
+
+def stereo_bytes(caller_leg: Path, other_leg: Path) -> bytes:
+    """One WAV: channel 1 the caller, channel 2 the other side; a shorter leg is padded."""
+    left, rate = _read_mono(caller_leg)
+    right, rate_r = _read_mono(other_leg)
+    if rate != rate_r:
+        raise RecordingFileError(f"legs differ in sample rate: {rate} and {rate_r}")
+    n = max(len(left), len(right))
+    left.extend(array.array("h", [0]) * (n - len(left)))
+    right.extend(array.array("h", [0]) * (n - len(right)))
+    both = array.array("h", bytes(4 * n))
+    both[0::2] = left
+    both[1::2] = right
+    return wav_bytes(both.tobytes(), rate, 2)
+
+
+def wav_bytes(frames: bytes, rate: int, channels: int) -> bytes:
+    """A canonical 44-byte-header PCM WAV, the layout `inspect_wav` checks."""
+    block = 2 * channels
+    header = (b"RIFF" + struct.pack("<I", 36 + len(frames)) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, 16)
+              + b"data" + struct.pack("<I", len(frames)))
+    return header + frames
+
+
+def archive_legs(caller_leg: Path, other_leg: Path, dest: Path) -> WavInfo:
+    """Interleave the two legs into dest durably; the legs are left for the caller to remove
+    once the index row is written."""
+    data = stereo_bytes(caller_leg, other_leg)
+    write_durably(dest, data)
+    info = inspect_wav(dest)
+    if info is None or info.sha256 != hashlib.sha256(data).hexdigest():
+        raise RecordingFileError(f"archive file {dest.name} did not read back as written")
+    return info
+
+
+def repair_header(path: Path) -> bool:
+    """A leg whose writer died (Asterisk crash) keeps a header announcing 0 bytes: set the
+    sizes from the file's length. True when the file now inspects as complete."""
+    try:
+        size = path.stat().st_size
+        with open(path, "r+b") as f:
+            head = f.read(44)
+            if len(head) < 44 or head[:4] != b"RIFF" or head[8:12] != b"WAVE" \
+                    or head[36:40] != b"data":
+                return False
+            data_size = size - 44
+            data_size -= data_size % struct.unpack_from("<H", head, 32)[0]
+            f.seek(4)
+            f.write(struct.pack("<I", 36 + data_size))
+            f.seek(40)
+            f.write(struct.pack("<I", data_size))
+            f.truncate(44 + data_size)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        return False
+    return inspect_wav(path) is not None
+
+
+def overwrite_and_unlink(path: Path) -> int:
+    """Overwrite a file's bytes with zeros, fsync, then unlink; returns the bytes removed.
+
+    On a plain disk this leaves nothing of the audio readable through the file system. It
+    cannot reach copies the storage keeps on its own (SSD remapping, copy-on-write file
+    systems, snapshots, backups): README "Recordings" lists those limits.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    with open(path, "r+b") as f:
+        zeros = bytes(1 << 20)
+        left = size
+        while left > 0:
+            n = min(left, len(zeros))
+            f.write(zeros[:n])
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+    return size
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every regular file under root, sorted, skipping nothing (strays must be seen)."""
+    if not root.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name

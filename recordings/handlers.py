@@ -1,19 +1,34 @@
-"""HTTP handlers for recordings: search, and audio streaming with Range (seek)."""
+"""HTTP handlers for recordings: search, details, audio with Range (seek), browser-friendly
+conversion, waveform peaks, the audit trail. Every access to a recording is audited.
+
+Ids in URLs are digits only; file paths never come from the request, only from the index,
+and are resolved under the archive folder (`safe_path`).
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from madoguchi.errors import json_error
-from store.models import CallRecord, Recording
+from store.models import AuditEntry, CallRecord, Recording
 
+from .audio import FORMATS, AudioUnavailable
 from .files import RecordingFileError
-from .service import RecordingQuery, RecordingService
+from .service import SORTS, Actor, RecordingQuery, RecordingService
 
 RECORDINGS: web.AppKey[RecordingService] = web.AppKey("recordings", RecordingService)
+OUTCOMES = {"answered", "abandoned_waiting", "ended_in_ivr", "overflow", "recovered",
+            "failopen"}
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The token check has passed (web.token_auth); until users exist the actor is the API
+    token's holder, told apart only by the client address."""
+    return Actor("api-token", request.remote or "unknown")
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -38,52 +53,174 @@ def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int
     return int(raw)
 
 
-def _row(rec: Recording, call: CallRecord) -> dict[str, Any]:
+def _seconds(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise json_error(400, "bad_parameter", f"{name} must be seconds") from exc
+    if not 0 <= value <= 86400:
+        raise json_error(400, "bad_parameter", f"{name} must be 0..86400 seconds")
+    return value
+
+
+def _digits(request: web.Request, name: str) -> str | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    if not raw.replace("+", "").isdigit() or len(raw) > 32:
+        raise json_error(400, "bad_parameter", f"{name} must be digits")
+    return raw
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _row(rec: Recording) -> dict[str, Any]:
     return {
-        "id": rec.id, "call_id": rec.call_id, "service": rec.service, "did": call.did,
-        "caller": rec.caller, "agent": rec.agent_id, "language": call.language,
-        "started_at": rec.started_at.isoformat(),
-        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
-        "ended_at": rec.ended_at.isoformat(), "duration_s": rec.duration_s,
-        "outcome": call.outcome, "sha256": rec.sha256, "size_bytes": rec.size_bytes,
+        "id": rec.id, "call_id": rec.call_id, "service": rec.service, "did": rec.did,
+        "caller": rec.caller, "agent": rec.agent_id, "language": rec.language,
+        "queue": rec.queue, "started_at": rec.started_at.isoformat(),
+        "answered_at": _iso(rec.answered_at), "ended_at": rec.ended_at.isoformat(),
+        "duration_s": rec.duration_s, "wait_s": rec.wait_s, "talk_s": rec.talk_s,
+        "outcome": rec.outcome, "channels": rec.channels, "status": rec.status,
+        "sha256": rec.sha256, "size_bytes": rec.size_bytes,
         "audio_url": f"/api/recordings/{rec.id}/audio",
+        "peaks_url": f"/api/recordings/{rec.id}/peaks",
+    }
+
+
+def _call(call: CallRecord) -> dict[str, Any]:
+    return {
+        "id": call.id, "flow_path": [p for p in call.flow_path.split(",") if p],
+        "offered_at": call.offered_at.isoformat(), "queued_at": _iso(call.queued_at),
+        "ring_at": _iso(call.ring_at), "answered_at": _iso(call.answered_at),
+        "ended_at": call.ended_at.isoformat(), "wait_s": call.wait_s, "talk_s": call.talk_s,
+        "transfers": json.loads(call.transfers or "[]"), "outcome": call.outcome,
     }
 
 
 async def list_recordings(request: web.Request) -> web.Response:
     service = request.app[RECORDINGS]
-    caller = request.query.get("caller")
-    if caller is not None and not caller.replace("+", "").isdigit():
-        raise json_error(400, "bad_parameter", "caller must be digits")
-    q = RecordingQuery(start=_time(request, "from"), end=_time(request, "to"),
-                       agent=request.query.get("agent") or None, caller=caller or None,
-                       service=request.query.get("service") or None,
+    sort = request.query.get("sort", "-started_at")
+    if sort not in SORTS:
+        raise json_error(400, "bad_parameter", f"sort must be one of {sorted(SORTS)}")
+    outcome = request.query.get("outcome") or None
+    if outcome is not None and outcome not in OUTCOMES:
+        raise json_error(400, "bad_parameter", f"outcome must be one of {sorted(OUTCOMES)}")
+    agent = request.query.get("agent") or None
+    if agent is not None and (not agent.isdigit() or len(agent) > 16):
+        raise json_error(400, "bad_parameter", "agent must be an operator's extension")
+    service_id = request.query.get("service") or None
+    if service_id is not None and (len(service_id) > 32 or not service_id.replace(
+            "_", "").replace("-", "").isalnum()):
+        raise json_error(400, "bad_parameter", "service must be a service id")
+    q = RecordingQuery(start=_time(request, "from"), end=_time(request, "to"), agent=agent,
+                       caller=_digits(request, "caller"),
+                       caller_contains=_digits(request, "caller_contains"),
+                       service=service_id, outcome=outcome,
+                       min_duration=_seconds(request, "min_duration"),
+                       max_duration=_seconds(request, "max_duration"), sort=sort,
                        limit=_int(request, "limit", 100, 1, 1000),
                        offset=_int(request, "offset", 0, 0, 10_000_000))
-    rows = await service.search(q)
-    return web.json_response({"items": [_row(r, c) for r, c in rows], "limit": q.limit,
-                              "offset": q.offset})
+    rows, more = await service.search(q)
+    await service.audit(actor_of(request), "search", detail=request.query_string)
+    body: dict[str, Any] = {"items": [_row(r) for r in rows], "limit": q.limit,
+                            "offset": q.offset}
+    if more:
+        body["next_offset"] = q.offset + q.limit  # present only when another page follows
+    return web.json_response(body)
+
+
+async def _recording(request: web.Request) -> Recording:
+    raw_id = request.match_info["id"]
+    if not raw_id.isdigit() or len(raw_id) > 12:
+        raise json_error(404, "not_found", "no such recording")
+    rec = await request.app[RECORDINGS].get(int(raw_id))
+    if rec is None:
+        raise json_error(404, "not_found", "no such recording")
+    return rec
+
+
+async def recording_details(request: web.Request) -> web.Response:
+    service = request.app[RECORDINGS]
+    rec = await _recording(request)
+    found = await service.details(rec.id)
+    if found is None:
+        raise json_error(404, "not_found", "no such recording")
+    rec, call, agents = found
+    await service.audit(actor_of(request), "view", rec)
+    return web.json_response({**_row(rec), "agents": agents, "call": _call(call)})
 
 
 async def recording_audio(request: web.Request) -> web.StreamResponse:
+    """The archived WAV (two channels: caller left, operator right), or with ?format=mp3|ogg
+    a cached conversion. aiohttp's FileResponse answers Range with 206 and Content-Range."""
     service = request.app[RECORDINGS]
-    raw_id = request.match_info["id"]
-    if not raw_id.isdigit():
-        raise json_error(404, "not_found", "no such recording")
-    rec = await service.get(int(raw_id))
-    if rec is None:
-        raise json_error(404, "not_found", "no such recording")
+    rec = await _recording(request)
+    fmt = request.query.get("format", "wav")
+    if fmt != "wav" and fmt not in FORMATS:
+        raise json_error(400, "bad_parameter", f"format must be wav or {sorted(FORMATS)}")
+    download = request.query.get("download") == "1"
     try:
         path = service.path_of(rec)
     except RecordingFileError as exc:
         raise json_error(404, "not_found", "recording file unavailable") from exc
     if not path.is_file():
         raise json_error(404, "file_missing", "recording file is missing")
-    # FileResponse implements Range/If-Range and sends 206 with Content-Range
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
-                                           "Cache-Control": "private, no-store"})
+    content_type = "audio/wav"
+    if fmt != "wav":
+        try:
+            path = await service.converted(rec, fmt)
+        except AudioUnavailable as exc:
+            raise json_error(503, "conversion_unavailable", str(exc)) from exc
+        content_type = FORMATS[fmt][3]
+    action = "download" if download else "play"
+    detail = f"format={fmt}" + (f" range={request.headers['Range']}"
+                                if "Range" in request.headers else "")
+    await service.audit(actor_of(request), action, rec, detail)
+    headers = {"Content-Type": content_type, "Cache-Control": "private, no-store",
+               "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="recording-{rec.id}.{fmt}"'
+    return web.FileResponse(path, headers=headers)
+
+
+async def recording_peaks(request: web.Request) -> web.Response:
+    service = request.app[RECORDINGS]
+    rec = await _recording(request)
+    buckets = _int(request, "buckets", 800, 10, 10000)
+    try:
+        path = service.path_of(rec)
+    except RecordingFileError as exc:
+        raise json_error(404, "not_found", "recording file unavailable") from exc
+    if not path.is_file():
+        raise json_error(404, "file_missing", "recording file is missing")
+    body = await service.peaks(rec, buckets)
+    await service.audit(actor_of(request), "waveform", rec, f"buckets={buckets}")
+    return web.Response(body=body, content_type="application/json",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+def _audit_row(a: AuditEntry) -> dict[str, Any]:
+    return {"id": a.id, "at": a.at.isoformat(), "actor": a.actor, "user_id": a.user_id,
+            "client": a.client, "action": a.action, "recording_id": a.recording_id,
+            "call_id": a.call_id, "detail": a.detail}
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    service = request.app[RECORDINGS]
+    rec_id = _int(request, "recording", 0, 0, 10**12) or None
+    rows = await service.audit_rows(rec_id, _int(request, "limit", 100, 1, 1000))
+    return web.json_response({"items": [_audit_row(a) for a in rows]})
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/recordings", list_recordings)
+    app.router.add_get("/api/recordings/{id}", recording_details)
     app.router.add_get("/api/recordings/{id}/audio", recording_audio)
+    app.router.add_get("/api/recordings/{id}/peaks", recording_peaks)
+    app.router.add_get("/api/audit", audit_log)

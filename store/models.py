@@ -1,10 +1,21 @@
-"""Database tables: call records and recordings (SQLAlchemy 2, SQLite or PostgreSQL)."""
+"""Database tables: call records, recordings, the access audit log and deletion reports
+(SQLAlchemy 2, SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -52,6 +63,10 @@ class CallRecord(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
     outcome: Mapped[str] = mapped_column(String(24))
+    wait_s: Mapped[float | None] = mapped_column(Float)  # queued → answered (or → end)
+    talk_s: Mapped[float | None] = mapped_column(Float)  # answered → end
+    # JSON list of {"from_agent", "to", "kind", "at"}: the hand-overs, in order
+    transfers: Mapped[str] = mapped_column(Text, default="[]")
 
     __table_args__ = (
         Index("ix_calls_offered_at", "offered_at"),
@@ -60,27 +75,93 @@ class CallRecord(Base):
 
 
 class Recording(Base):
+    """One recording per answered call. The search columns are copied from the call so that
+    every common search is answered from this table and its own indexes."""
+
     __tablename__ = "recordings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
-    # denormalised from the call so the common searches need one index, no join
     service: Mapped[str] = mapped_column(String(32))
+    did: Mapped[str] = mapped_column(String(16), default="")
     caller: Mapped[str] = mapped_column(String(32))
-    agent_id: Mapped[str | None] = mapped_column(String(16))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    language: Mapped[str | None] = mapped_column(String(8))
+    queue: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(16))  # the operator who answered
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())  # offered to us
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    duration_s: Mapped[float] = mapped_column(Float)
-    file: Mapped[str] = mapped_column(String(255))  # relative to the recordings folder
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    duration_s: Mapped[float] = mapped_column(Float)  # length of the audio
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(24), default="answered")
+    file: Mapped[str] = mapped_column(String(255))  # relative to the archive folder
+    channels: Mapped[int] = mapped_column(Integer, default=2)  # 2: caller left, other right
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    # ok | missing (file gone) | mismatch (file present, checksum differs): set by the reconciler
+    status: Mapped[str] = mapped_column(String(16), default="ok")
 
     __table_args__ = (
         Index("ix_recordings_started", "started_at"),
-        Index("ix_recordings_agent_started", "agent_id", "started_at"),
-        Index("ix_recordings_caller", "caller"),
+        Index("ix_recordings_caller_started", "caller", "started_at"),
         Index("ix_recordings_service_started", "service", "started_at"),
+        Index("ix_recordings_outcome_started", "outcome", "started_at"),
+        Index("ix_recordings_duration", "duration_s"),
     )
+
+
+class RecordingAgent(Base):
+    """Every operator who spoke on a recorded call (more than one after transfers)."""
+
+    __tablename__ = "recording_agents"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())  # copied for ordered search
+
+    __table_args__ = (Index("ix_recording_agents_agent_started", "agent_id", "started_at"),)
+
+
+class AuditEntry(Base):
+    """Who touched personal data, when, from where. Rows outlive the recordings they name
+    (no foreign key): a purge must not erase the trace of who listened before."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))  # "api-token" until users exist
+    user_id: Mapped[str | None] = mapped_column(String(64))  # filled in once users exist
+    client: Mapped[str] = mapped_column(String(64))  # remote address
+    action: Mapped[str] = mapped_column(String(24))  # search | play | download | peaks | …
+    recording_id: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")  # query or byte range
+
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_recording", "recording_id"),
+    )
+
+
+class DeletionReport(Base):
+    """One row per purge or erase; the full list (ids, files, checksums) is in the report
+    file named here. Holds counts and checksums only, no caller data, so it is kept."""
+
+    __tablename__ = "deletion_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(16))  # retention | erase
+    actor: Mapped[str] = mapped_column(String(64))
+    cutoff: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    calls: Mapped[int] = mapped_column(Integer)
+    recordings: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    report_file: Mapped[str] = mapped_column(String(255))
+    report_sha256: Mapped[str] = mapped_column(String(64))
 
 
 class AgentStateChange(Base):

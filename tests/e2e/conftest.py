@@ -183,6 +183,7 @@ def write_test_config(dest: Path) -> None:
     main["services"][1]["queue"] = "water"
     main["transfers"]["city_pbx"]["port"] = CITY_PBX_PORT
     main["recordings"] = {"reconcile_interval": 10}  # reconciler reports seen within seconds
+    main["recordings"] = {"reconcile_interval": 10}  # reconciler reports seen within seconds
     (dest / "madoguchi.yaml").write_text(yaml.safe_dump(main, allow_unicode=True),
                                          encoding="utf-8")
     agents = yaml.safe_load((dest / "agents.yaml").read_text(encoding="utf-8"))
