@@ -158,9 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
-    from recordings.cli import add_commands as add_recording_commands
-
-    add_recording_commands(sub)
     return parser
 
 
