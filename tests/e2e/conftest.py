@@ -196,6 +196,15 @@ def write_test_config(dest: Path) -> None:
                      encoding="utf-8")
     (dest / "agents.yaml").write_text(yaml.safe_dump(agents, allow_unicode=True),
                                       encoding="utf-8")
+    # open around the clock, every day: tests must not depend on when they run (the IVR
+    # tests switch to closed or holiday explicitly, by override or a dated closure)
+    schedules = yaml.safe_load((dest / "schedules.yaml").read_text(encoding="utf-8"))
+    for hours in schedules["services"].values():
+        hours.update(dict.fromkeys(("weekdays", "saturday", "sunday", "holidays"),
+                                   "00:00-24:00"))
+    schedules["closures"] = []
+    (dest / "schedules.yaml").write_text(yaml.safe_dump(schedules, allow_unicode=True),
+                                         encoding="utf-8")
 
 
 def _madoguchi(config: Path, state: Path, *args: str) -> list[str]:
