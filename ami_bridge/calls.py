@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 _DIGITS = re.compile(r"[^0-9+*#]")
+QUICK_ANSWER_S = 9.0  # 3 rings: the quick-answer threshold of REQUIREMENTS §9
 
 
 def clean_number(raw: str | None) -> str:
@@ -58,6 +59,18 @@ class Call:
     flow_version: str | None = None  # the IVR flow set the call started on
     transfers: list[TransferStep] = field(default_factory=list)
     overflowed: bool = False  # waited past the queue's maximum and was sent elsewhere
+
+    @property
+    def time_to_answer(self) -> float | None:
+        """Seconds from entering the waiting line to an operator's answer.
+
+        This is the clock of the city's quick-answer KPI (即応率: answered within 3 rings,
+        9 s, ÷ answered): it starts when the caller leaves the IVR for the queue, because
+        time spent choosing in the menu is the caller's, not waiting for the center.
+        None for calls no operator answered."""
+        if self.answered_at is None or self.queued_at is None:
+            return None
+        return (self.answered_at - self.queued_at).total_seconds()
 
     @property
     def outcome(self) -> str:

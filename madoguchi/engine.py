@@ -27,6 +27,7 @@ from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
 from ivr.service import IvrService
 from recordings.jobs import RecordingJobs
+from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
 
@@ -88,6 +89,7 @@ class Engine:
         self.metrics.fastagi_listening.set(1)
         await self.ami.start()  # returns at once; AMI may come later
         self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
+        self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -132,6 +134,8 @@ class Engine:
 
     def _answered(self, call: Call) -> None:
         self.metrics.calls_answered.labels(call.service).inc()
+        if call.time_to_answer is not None:
+            self.metrics.time_to_answer.labels(call.service).observe(call.time_to_answer)
 
     async def _on_event(self, event: Mapping[str, str]) -> None:
         name = event.get("Event")

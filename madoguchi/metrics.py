@@ -3,7 +3,7 @@ Labels stay small (service, queue, state): never a per-call label."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -16,6 +16,10 @@ class Metrics:
                                       "Calls answered by an operator", ["service"], registry=r)
         self.calls_ended = Counter("madoguchi_calls_ended", "Calls ended, by outcome",
                                    ["service", "outcome"], registry=r)
+        # 9 s is the quick-answer threshold (REQUIREMENTS §9); see Call.time_to_answer
+        self.time_to_answer = Histogram(
+            "madoguchi_time_to_answer_seconds", "Waiting line to operator answer",
+            ["service"], buckets=(1, 3, 6, 9, 15, 30, 60, 120, 300), registry=r)
         self.ami_connected = Gauge("madoguchi_ami_connected", "1 while logged in to AMI",
                                    registry=r)
         self.ami_reconnects = Counter("madoguchi_ami_reconnects",

@@ -88,6 +88,7 @@ async def test_answered_call_goes_to_longest_idle_then_wrap_up(tmp_path: Path) -
     await settle()
     assert acd.agents["7001"].state is AgentState.ON_CALL
     assert call.agent_id == "7001" and call.answered_at == clock.now
+    assert call.time_to_answer == 3.0  # from the waiting line, the quick-answer clock
     # the facts a restarted engine needs are put on the caller's channel
     names = {a["Variable"] for a in ami.sent_actions("Setvar")}
     assert {"MADO_CALL_ID", "MADO_QUEUED", "MADO_AGENT", "MADO_ANSWERED"} <= names
