@@ -27,7 +27,6 @@ from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
 from ivr.service import IvrService
 from recordings.jobs import RecordingJobs
-from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
 
