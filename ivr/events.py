@@ -17,7 +17,7 @@ import json
 import re
 import string
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -331,16 +331,3 @@ def load_events(path: Path, statuses: dict[str, Status], tz: ZoneInfo,
     for item in data:
         events.append(parse_event(item, statuses, tz))
     return tuple(events)
-
-
-def today_events(events: tuple[Event, ...], day: date) -> list[Event]:
-    return [e for e in events if e.date == day]
-
-
-def when_text(at: datetime, tz: ZoneInfo) -> str:
-    local = at.astimezone(tz)
-    return local.strftime("%Y-%m-%d %H:%M")
-
-
-def hhmm(t: time) -> str:
-    return t.strftime("%H:%M")

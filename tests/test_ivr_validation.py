@@ -191,6 +191,7 @@ def test_flows_check_cli_prints_every_error_and_fails(config: Path,
                     encoding="utf-8")
     args = ["--config", str(config), "--state", str(config.parent / "state")]
     assert main([*args, "flows", "check"]) == 0
+    assert capsys.readouterr().out == "flows OK\n"
     assert main([*args, "flows", "check", str(staging)]) == 1
     out = capsys.readouterr().out.splitlines()
     line = city.read_text(encoding="utf-8").splitlines().index("    prompt: good-bye") + 1
