@@ -16,7 +16,8 @@ from .service import Acd
 log = logging.getLogger(__name__)
 
 MODES = {"listen": "", "whisper": "w", "barge": "B"}
-Audit = Callable[[str, str, str, str], Awaitable[None]]  # actor, action, target, remote
+# actor, action, call id, detail, remote address
+Audit = Callable[[str, str, str, str, str], Awaitable[None]]
 
 
 class SupervisionError(Exception):
@@ -50,8 +51,8 @@ class Supervision:
             "ChannelId": spy_id, "Timeout": str(self.ring_timeout * 1000),
             "CallerID": f"\"{mode} {agent_id}\" <{agent_id}>",
         }
-        await self.audit(actor, f"supervise:{mode}", f"agent:{agent_id} call:{ring.call.id}",
-                         remote)
+        await self.audit(actor, f"supervise-{mode}", ring.call.id,
+                         f"agent {agent_id}, supervisor {supervisor}", remote)
         task = asyncio.get_running_loop().create_task(self._ring(action))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -29,6 +29,7 @@ from ivr.service import IvrService
 from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
+from store.models import AuditEntry
 
 from .metrics import Metrics
 from .pbx.confgen import Layout
@@ -125,8 +126,12 @@ class Engine:
                           "reason": change.reason, "at": change.at.isoformat()})
         self._refresh_gauges()
 
-    async def _audit(self, actor: str, action: str, target: str, remote: str) -> None:
-        log.info("audit: %s %s %s from %s", actor, action, target, remote)
+    async def _audit(self, actor: str, action: str, call_id: str, detail: str,
+                     remote: str) -> None:
+        """Supervisors' listen/whisper/barge go to the same audit log as recording plays."""
+        async with self.db.sessions() as session, session.begin():
+            session.add(AuditEntry(at=self.tracker.clock(), actor=actor, client=remote[:64],
+                                   action=action, call_id=call_id, detail=detail))
 
     def _offered(self, call: Call) -> None:
         self.metrics.calls_offered.labels(call.service).inc()

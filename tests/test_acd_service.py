@@ -213,3 +213,37 @@ async def test_waiting_caller_is_served_when_an_operator_becomes_reachable(
     await acd.close()
 
 
+
+
+async def test_supervision_rings_the_supervisor_into_chanspy_and_audits(
+        tmp_path: Path) -> None:
+    from acd.supervision import Supervision, SupervisionError
+
+    acd, ami, tracker, _, _ = make(tmp_path)
+    audited: list[tuple[str, ...]] = []
+
+    async def audit(*entry: str) -> None:
+        audited.append(entry)
+
+    sup = Supervision(acd, audit)
+    with pytest.raises(SupervisionError) as err:
+        await sup.start("7001", "listen", "7004", "api-token", "127.0.0.1")
+    assert err.value.status == 409  # not on a call
+    call = offer(tracker, 1)
+    await acd.enqueue(call)
+    await settle()
+    leg, fut = ami.originates[0]
+    fut.set_result({"Response": "Success"})
+    await settle()
+    with pytest.raises(SupervisionError):
+        await sup.start("7001", "listen", "7001", "api-token", "127.0.0.1")  # itself
+    result = await sup.start("7001", "whisper", "7004", "api-token", "127.0.0.1")
+    await settle()
+    spy, _ = ami.originates[1]
+    assert spy["Channel"] == "PJSIP/7004" and spy["Application"] == "ChanSpy"
+    assert spy["Data"] == f"{leg['ChannelId']},quEw"
+    assert result["call_id"] == call.id
+    assert audited == [("api-token", "supervise-whisper", call.id,
+                        "agent 7001, supervisor 7004", "127.0.0.1")]
+    await sup.close()
+    await acd.close()

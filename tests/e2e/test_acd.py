@@ -252,3 +252,31 @@ def test_feature_code_moves_a_registered_operator_away_and_back(stack: Stack) ->
         while stack.agents()["7004"]["state"] != state:
             assert time.monotonic() < deadline, f"{code} did not make 7004 {state}"
             time.sleep(0.2)
+
+
+def test_supervisor_listens_to_a_live_call_and_it_is_audited(
+        stack: Stack, phones: list[subprocess.Popen[bytes]]) -> None:
+    _register(stack, 4)
+    operator = _phone("operator_hangup.xml", 1, duration_ms=8000)
+    supervisor = _phone("operator.xml", 4, duration_ms=300)  # answers, listens until the end
+    phones.extend([operator, supervisor])
+    stack.set_ready("7001")
+    caller = _waiting_callers("1000", "0399900000", "2", calls=1, period_ms=1000)
+    phones.append(caller)
+    deadline = time.monotonic() + 30
+    while (call := stack.agents()["7001"]["call"]) is None:
+        assert time.monotonic() < deadline, "the operator never got the call"
+        time.sleep(0.3)
+    assert isinstance(call, dict)
+    status, body = stack.post("/api/agents/7001/monitor",
+                              {"mode": "listen", "supervisor": "7004"})
+    assert status == 200, body
+    status, body = stack.post("/api/agents/7002/monitor",
+                              {"mode": "listen", "supervisor": "7004"})
+    assert status == 409  # 7002 is not on a call
+    # the supervisor's phone rang, answered, and was let go when the operator's leg ended
+    assert _finish([caller, operator, supervisor], timeout=60) == [0, 0, 0]
+    with _db(stack) as db:
+        rows = db.execute("SELECT actor, action, detail FROM audit_log WHERE call_id = ?",
+                          (call["call_id"],)).fetchall()
+    assert [(r["actor"], r["action"]) for r in rows] == [("api-token", "supervise-listen")]
