@@ -6,13 +6,19 @@ import json
 
 from aiohttp import web
 
+_BY_STATUS: dict[int, type[web.HTTPException]] = {
+    c.status_code: c for c in (
+        web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPNotFound,
+        web.HTTPMethodNotAllowed, web.HTTPConflict, web.HTTPRequestEntityTooLarge,
+        web.HTTPRequestRangeNotSatisfiable, web.HTTPUnprocessableEntity,
+        web.HTTPTooManyRequests, web.HTTPInternalServerError, web.HTTPServiceUnavailable)
+}
+
 
 def json_error(status: int, error_id: str, message: str) -> web.HTTPException:
-    body = json.dumps({"error": error_id, "message": message})
-    cls = web.HTTPException
-    for c in (web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPNotFound,
-              web.HTTPRequestRangeNotSatisfiable, web.HTTPServiceUnavailable):
-        if c.status_code == status:
-            cls = c
-            break
-    return cls(text=body, content_type="application/json")
+    """An aiohttp exception carrying {"error": id, "message": text}; unknown codes are a bug."""
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        raise ValueError(f"no HTTP error class for status {status}")
+    return cls(text=json.dumps({"error": error_id, "message": message}),
+               content_type="application/json")

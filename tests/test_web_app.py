@@ -110,3 +110,10 @@ def test_cli_refuses_a_bad_config_with_file_and_line(tmp_path: Path,
     err = capsys.readouterr().err
     line = flow.read_text(encoding="utf-8").splitlines().index("    queue: nowhere") + 1
     assert f"{flow}:{line}:12: unknown queue 'nowhere'" in err
+
+
+def test_json_errors_keep_their_status() -> None:
+    from madoguchi.errors import json_error
+
+    for status in (400, 401, 403, 404, 409, 416, 503):
+        assert json_error(status, "x", "y").status == status
