@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .waiting import WaitingLines
 log = logging.getLogger(__name__)
 
 UNREACHABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
+HEARTBEAT_S = 5.0  # the dialplan treats the engine as gone after 20 s without one
 OPERATOR_ACTIONS: dict[str, AgentEvent] = {
     "login": AgentEvent.LOGIN, "logout": AgentEvent.LOGOUT, "away": AgentEvent.AWAY,
     "back": AgentEvent.BACK, "end_wrap_up": AgentEvent.END_WRAP_UP,
@@ -70,6 +72,20 @@ class Acd:
         self.talking: dict[str, Ring] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def start(self) -> None:
+        self._spawn(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        """Keep the global MADO_ALIVE fresh: callers waiting in the holding loop fall back to
+        app_queue when it goes stale (the engine died), instead of waiting for nobody."""
+        while True:
+            try:
+                await self.ami.send({"Action": "Setvar", "Variable": "MADO_ALIVE",
+                                     "Value": str(int(time.time()))})
+            except Exception as exc:  # AMI down: nothing to tell; the next beat retries
+                log.debug("heartbeat: %r", exc)
+            await asyncio.sleep(HEARTBEAT_S)
 
     # ---- operators ---------------------------------------------------------------------------
     def _apply(self, agent: Agent, event: AgentEvent, reason: str | None = None) -> Change:

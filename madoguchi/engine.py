@@ -88,7 +88,7 @@ class Engine:
         await self.fastagi.start()
         self.metrics.fastagi_listening.set(1)
         await self.ami.start()  # returns at once; AMI may come later
-        self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
+        self.acd.start()
         self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@ priority, overflow, operator actions, and callers leaving while an operator's ph
 from __future__ import annotations
 
 import asyncio
+import time
 import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -246,4 +247,14 @@ async def test_supervision_rings_the_supervisor_into_chanspy_and_audits(
     assert audited == [("api-token", "supervise-whisper", call.id,
                         "agent 7001, supervisor 7004", "127.0.0.1")]
     await sup.close()
+    await acd.close()
+
+
+async def test_heartbeat_keeps_the_dialplan_s_alive_mark_fresh(tmp_path: Path) -> None:
+    acd, ami, _, _, _ = make(tmp_path)
+    acd.start()
+    await settle()
+    beat = ami.sent_actions("Setvar")[0]
+    assert beat["Variable"] == "MADO_ALIVE" and "Channel" not in beat
+    assert abs(int(beat["Value"]) - time.time()) < 5
     await acd.close()

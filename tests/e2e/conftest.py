@@ -177,7 +177,8 @@ def write_test_config(dest: Path) -> None:
     # city: short rings and a wrap-up long enough to observe; water: a quick turnover, so
     # bursts run fast (the water flow is pointed at it below; operators serve both queues)
     main["queues"] = [
-        {"id": "city", "ring_timeout": 8, "wrap_up": 8, "max_wait": 120},
+        {"id": "city", "ring_timeout": 8, "wrap_up": 8, "max_wait": 120,
+         "announce_every": 10},
         {"id": "water", "ring_timeout": 8, "wrap_up": 1, "max_wait": 120},
     ]
     main["services"][1]["queue"] = "water"

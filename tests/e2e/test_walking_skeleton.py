@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import math
 import time
 import wave
@@ -14,6 +15,10 @@ from datetime import datetime
 import pytest
 
 from .conftest import (
+    CALLER_MEDIA,
+    CALLER_PORT,
+    SIP_PORT,
+    SIPP_DIR,
     Stack,
     phone_media,
     phone_port,
@@ -203,3 +208,46 @@ def test_engine_down_fails_open_to_app_queue(stack: Stack) -> None:
     with wave.open(str(new.pop())) as wav:
         frames = wav.readframes(wav.getnframes())
     assert _rms(frames) > 100
+
+
+def test_engine_killed_during_a_burst_callers_still_reach_operators(stack: Stack) -> None:
+    """Last of all: the engine is killed (SIGKILL) while callers are in the IVR, waiting and
+    talking. Talking callers keep talking, waiting ones fall back to app_queue when the
+    engine's heartbeat goes stale, new ones fail open at once: every caller is answered."""
+    secrets = json.loads((stack.state / "secrets.json").read_text(encoding="utf-8"))
+    for n in (2, 3):
+        ext = f"700{n}"
+        reg = sipp_register(ext, secrets["sip_passwords"][ext], phone_port(n))
+        assert reg.returncode == 0
+    if stack.engine is None or stack.engine.poll() is not None:
+        stack.start_engine()
+    stack.set_ready("7001", "7002", "7003")
+    phones = [subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "operator_hangup.xml"), "-i", "127.0.0.1", "-p",
+         str(phone_port(n)), "-mp", str(phone_media(n)), "-m", "20", "-d", "4000",
+         "-nostdin", "-timeout", "150s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL) for n in (1, 2, 3)]
+    callers = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller_wait.xml"), "-s",
+         "1000", "-i", "127.0.0.1", "-p", str(CALLER_PORT + 300), "-mp",
+         str(CALLER_MEDIA + 900), "-m", "8", "-r", "1", "-rp", "1500", "-key", "caller",
+         "0345450000", "-key", "dtmf", "/usr/share/sip-tester/dtmf_2833_2.pcap", "-nostdin",
+         "-timeout", "150s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        time.sleep(11)  # some callers talk, some wait, some are in the IVR
+        assert stack.engine is not None
+        stack.engine.kill()
+        stack.engine.wait()
+        stack.engine = None  # killed on purpose: no clean exit to check
+        _, err = callers.communicate(timeout=170)
+        assert callers.returncode == 0, err.decode(errors="replace")[-2000:]
+    finally:
+        for p in [callers, *phones]:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+    queue_log = (stack.state / "asterisk" / "log" / "queue_log").read_text()
+    assert "|failopen-city|" in queue_log and "|CONNECT|" in queue_log
