@@ -4,8 +4,8 @@ priority, overflow, operator actions, and callers leaving while an operator's ph
 from __future__ import annotations
 
 import asyncio
-import time
 import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

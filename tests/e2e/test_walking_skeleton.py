@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import math
+import subprocess
 import time
 import wave
 from array import array
