@@ -178,3 +178,25 @@ class AgentStateChange(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_agent_state_agent_at", "agent_id", "at"),)
+
+
+class InteractionRecord(Base):
+    """The operator's interaction record (応対記録) for an answered call: what it was about and
+    how it ended. `outcome_class` feeds the first-contact resolution KPI (kpi.formulas)."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # no foreign key: the operator may write while the call is still live (row not yet stored)
+    call_id: Mapped[str] = mapped_column(String(32), unique=True)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    service: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(64))
+    outcome_class: Mapped[str] = mapped_column(String(8))  # kpi.formulas.OutcomeClass
+    other_kind: Mapped[str | None] = mapped_column(String(16))  # only for その他
+    text: Mapped[str] = mapped_column(Text, default="")
+    faq_refs: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of FAQ ids
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    call_offered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # copied for period queries
+
+    __table_args__ = (Index("ix_interactions_offered", "call_offered_at"),)

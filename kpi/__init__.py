@@ -1,0 +1,1 @@
+"""Service levels: the city's KPIs, interaction records, staffing and the monthly report."""

@@ -1,0 +1,40 @@
+"""Errors of the KPI package; the HTTP layer maps each to a status and an error id."""
+
+from __future__ import annotations
+
+
+class KpiError(Exception):
+    status = 400
+    error_id = "kpi_error"
+
+
+class InvalidRecord(KpiError):
+    """An interaction record the city's classes or limits refuse."""
+
+    status = 422
+    error_id = "invalid_interaction"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CallUnknown(KpiError):
+    status = 404
+    error_id = "call_not_found"
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"no call {call_id!r}")
+
+
+class DuplicateRecord(KpiError):
+    status = 409
+    error_id = "interaction_exists"
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id} already has an interaction record")
+
+
+class BadQuery(KpiError):
+    status = 400
+    error_id = "bad_query"

@@ -1,0 +1,147 @@
+"""HTTP API: interaction records, KPIs, staffing. Thin: parsing and JSON around KpiService."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from madoguchi.errors import json_error
+
+from .errors import BadQuery, KpiError
+from .formulas import BUCKETS, TARGETS, TOKYO
+from .service import KpiService, call_facts, interaction_json, parse_interaction
+from .staffing import plan
+
+KPI: web.AppKey[KpiService] = web.AppKey("kpi", KpiService)
+
+
+def parse_time(raw: str, end: bool = False) -> datetime:
+    """ISO 8601 date (a whole Tokyo day; as an end, inclusive), month (YYYY-MM) or time."""
+    try:
+        if len(raw) == 7:
+            d = date.fromisoformat(raw + "-01")
+            if end:
+                d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+            return datetime.combine(d, time(), TOKYO)
+        if len(raw) == 10:
+            d = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
+            return datetime.combine(d, time(), TOKYO)
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadQuery(f"{raw!r} is not an ISO 8601 date, month or time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=TOKYO)
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(now.astimezone(TOKYO).date().replace(day=1), time(), TOKYO)
+    return start, parse_time(start.strftime("%Y-%m"), end=True)
+
+
+def period(query: Mapping[str, str], now: datetime) -> tuple[datetime, datetime]:
+    """from/to from the query; the current Tokyo month when both are missing."""
+    start, end = month_bounds(now)
+    if query.get("from"):
+        start = parse_time(query["from"])
+    if query.get("to"):
+        end = parse_time(query["to"], end=True)
+    if end <= start:
+        raise BadQuery("`to` must be after `from`")
+    return start, end
+
+
+async def kpi_report(service: KpiService, start: datetime, end: datetime,
+                     svc: str | None, by: str | None,
+                     short_abandon_s: float | None = None) -> dict[str, Any]:
+    if by is not None and by not in BUCKETS:
+        raise BadQuery(f"by must be one of {', '.join(BUCKETS)}")
+    if short_abandon_s is not None and not 0 <= short_abandon_s <= 600:
+        raise BadQuery("short_abandon_s must be between 0 and 600 seconds")
+    short = service.short_abandon_s if short_abandon_s is None else short_abandon_s
+    total, groups = await service.kpis(start, end, svc, by, short)
+    return {"from": start.isoformat(), "to": end.isoformat(), "service": svc, "by": by,
+            "targets": dict(TARGETS), "short_abandon_s": short,
+            "total": total.as_json(),
+            "groups": [{"key": k, **g.as_json()} for k, g in groups.items()]}
+
+
+async def staffing_report(service: KpiService, start: datetime, end: datetime,
+                          svc: str | None, max_occupancy: float = 1.0,
+                          shrinkage: float = 0.0) -> dict[str, Any]:
+    if not 0 < max_occupancy <= 1 or not 0 <= shrinkage < 1:
+        raise BadQuery("max_occupancy must be in (0, 1] and shrinkage in [0, 1)")
+    total, _ = await service.kpis(start, end, svc)
+    rows = await service.calls(start, end, svc)
+    out = plan(call_facts(rows), aht_s=total.aht_s, max_occupancy=max_occupancy,
+               shrinkage=shrinkage)
+    return {"from": start.isoformat(), "to": end.isoformat(), "service": svc, **out}
+
+
+def _error(exc: KpiError) -> web.HTTPException:
+    return json_error(exc.status, exc.error_id, str(exc))
+
+
+async def get_kpi(request: web.Request) -> web.Response:
+    service = request.app[KPI]
+    q = request.query
+    try:
+        start, end = period(q, service.clock())
+        try:
+            short = float(q["short_abandon_s"]) if q.get("short_abandon_s") else None
+        except ValueError as exc:
+            raise BadQuery("short_abandon_s must be a number of seconds") from exc
+        body = await kpi_report(service, start, end, q.get("service") or None,
+                                q.get("by") or None, short)
+    except KpiError as exc:
+        raise _error(exc) from exc
+    return web.json_response(body)
+
+
+async def get_staffing(request: web.Request) -> web.Response:
+    service = request.app[KPI]
+    q = request.query
+    try:
+        start, end = period(q, service.clock())
+        try:
+            occ = float(q.get("max_occupancy", "1"))
+            shrink = float(q.get("shrinkage", "0"))
+        except ValueError as exc:
+            raise BadQuery("max_occupancy and shrinkage must be numbers") from exc
+        body = await staffing_report(service, start, end, q.get("service") or None, occ, shrink)
+    except KpiError as exc:
+        raise _error(exc) from exc
+    return web.json_response(body)
+
+
+async def post_interaction(request: web.Request) -> web.Response:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise json_error(400, "bad_json", "the body must be a JSON object")
+    try:
+        row = await request.app[KPI].add_interaction(parse_interaction(data))
+    except KpiError as exc:
+        raise _error(exc) from exc
+    return web.json_response(interaction_json(row), status=201)
+
+
+async def list_interactions(request: web.Request) -> web.Response:
+    service = request.app[KPI]
+    try:
+        start, end = period(request.query, service.clock())
+    except KpiError as exc:
+        raise _error(exc) from exc
+    rows = await service.interactions(start, end, request.query.get("service") or None)
+    return web.json_response({"interactions": [interaction_json(r) for r in rows]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/kpi", get_kpi)
+    app.router.add_get("/api/kpi/staffing", get_staffing)
+    app.router.add_post("/api/interactions", post_interaction)
+    app.router.add_get("/api/interactions", list_interactions)

@@ -1,0 +1,221 @@
+"""KPI service: interaction records in, KPIs out. Reads the store; no aiohttp here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from store.db import Database
+from store.models import AgentStateChange, CallRecord, InteractionRecord
+
+from .errors import CallUnknown, DuplicateRecord, InvalidRecord
+from .formulas import (
+    DEFAULT_SHORT_ABANDON_S,
+    CallFacts,
+    InteractionFacts,
+    Kpi,
+    OtherKind,
+    OutcomeClass,
+    StateSpan,
+    compute,
+)
+
+MAX_TEXT = 4000
+MAX_FAQ_REFS = 20
+
+
+@dataclass(frozen=True)
+class CallRef:
+    """What an interaction record copies from its call (live or stored)."""
+
+    call_id: str
+    service: str
+    offered_at: datetime
+    agent_id: str | None
+    answered: bool
+
+
+@dataclass(frozen=True)
+class NewInteraction:
+    call_id: str
+    topic: str
+    outcome_class: OutcomeClass
+    other_kind: OtherKind | None
+    text: str
+    faq_refs: tuple[str, ...]
+    agent_id: str | None
+
+
+def _str(data: Mapping[str, Any], key: str, required: bool, limit: int) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise InvalidRecord(key, f"{key} is required")
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidRecord(key, f"{key} must be a non-empty string")
+    if len(value) > limit:
+        raise InvalidRecord(key, f"{key} is longer than {limit} characters")
+    return value.strip()
+
+
+def parse_interaction(data: Mapping[str, Any]) -> NewInteraction:
+    """Validate an interaction record from the API; errors name the field and the choices."""
+    unknown = set(data) - {"call_id", "topic", "outcome_class", "other_kind", "text",
+                           "faq_refs", "agent_id"}
+    if unknown:
+        raise InvalidRecord(sorted(unknown)[0], f"unknown field(s): {', '.join(sorted(unknown))}")
+    call_id = _str(data, "call_id", True, 32)
+    topic = _str(data, "topic", True, 64)
+    raw_class = _str(data, "outcome_class", True, 8)
+    classes = [c.value for c in OutcomeClass]
+    if raw_class not in classes:
+        raise InvalidRecord("outcome_class", f"outcome_class {raw_class!r} is not one of "
+                            f"{', '.join(classes)}")
+    cls = OutcomeClass(raw_class)
+    raw_kind = _str(data, "other_kind", False, 16)
+    kinds = [k.value for k in OtherKind]
+    kind: OtherKind | None = None
+    if cls is OutcomeClass.OTHER:
+        if raw_kind not in kinds:
+            raise InvalidRecord("other_kind", f"{OutcomeClass.OTHER.value} needs other_kind, "
+                                f"one of {', '.join(kinds)}")
+        kind = OtherKind(raw_kind)
+    elif raw_kind is not None:
+        raise InvalidRecord("other_kind", f"other_kind is only for {OutcomeClass.OTHER.value}")
+    text = _str(data, "text", False, MAX_TEXT) or ""
+    refs = data.get("faq_refs", [])
+    if (not isinstance(refs, list) or len(refs) > MAX_FAQ_REFS
+            or not all(isinstance(r, str) and 0 < len(r) <= 64 for r in refs)):
+        raise InvalidRecord("faq_refs", f"faq_refs must be a list of at most {MAX_FAQ_REFS} "
+                            "FAQ ids (strings)")
+    agent = _str(data, "agent_id", False, 16)
+    assert call_id is not None and topic is not None
+    return NewInteraction(call_id, topic, cls, kind, text, tuple(refs), agent)
+
+
+def interaction_json(row: InteractionRecord) -> dict[str, Any]:
+    return {"id": row.id, "call_id": row.call_id, "agent_id": row.agent_id,
+            "service": row.service, "topic": row.topic, "outcome_class": row.outcome_class,
+            "other_kind": row.other_kind, "text": row.text,
+            "faq_refs": json.loads(row.faq_refs), "created_at": row.created_at.isoformat(),
+            "call_offered_at": row.call_offered_at.isoformat()}
+
+
+def state_spans(changes: Iterable[AgentStateChange], start: datetime,
+                end: datetime) -> list[StateSpan]:
+    """Cut each operator's state history into spans inside [start, end). `changes` must be
+    ordered by agent and time and include each operator's last change before `start`."""
+    spans: list[StateSpan] = []
+    last: dict[str, tuple[str, datetime]] = {}
+
+    def close(agent: str, until: datetime) -> None:
+        if agent in last:
+            state, since = last[agent]
+            s, e = max(since, start), min(until, end)
+            if e > s:
+                spans.append(StateSpan(agent, state, s, (e - s).total_seconds()))
+
+    for ch in changes:
+        close(ch.agent_id, ch.at)
+        last[ch.agent_id] = (ch.new_state, ch.at)
+    for agent in list(last):
+        close(agent, end)
+    return spans
+
+
+class KpiService:
+    def __init__(self, db: Database,
+                 live_call: Callable[[str], CallRef | None] = lambda _id: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 short_abandon_s: float = DEFAULT_SHORT_ABANDON_S) -> None:
+        self.db = db
+        self.live_call = live_call
+        self.clock = clock
+        self.short_abandon_s = short_abandon_s
+
+    async def _call_ref(self, call_id: str) -> CallRef:
+        async with self.db.sessions() as session:
+            row = await session.get(CallRecord, call_id)
+        if row is not None:
+            return CallRef(row.id, row.service, row.offered_at, row.agent_id,
+                           row.answered_at is not None)
+        live = self.live_call(call_id)
+        if live is None:
+            raise CallUnknown(call_id)
+        return live
+
+    async def add_interaction(self, new: NewInteraction) -> InteractionRecord:
+        ref = await self._call_ref(new.call_id)
+        if not ref.answered:
+            raise InvalidRecord("call_id", f"call {new.call_id} was not answered by an operator")
+        row = InteractionRecord(
+            call_id=new.call_id, agent_id=new.agent_id or ref.agent_id, service=ref.service,
+            topic=new.topic, outcome_class=new.outcome_class.value,
+            other_kind=new.other_kind.value if new.other_kind else None, text=new.text,
+            faq_refs=json.dumps(list(new.faq_refs), ensure_ascii=False),
+            created_at=self.clock(), call_offered_at=ref.offered_at)
+        async with self.db.sessions() as session, session.begin():
+            exists = await session.scalar(select(InteractionRecord.id).where(
+                InteractionRecord.call_id == new.call_id))
+            if exists is not None:
+                raise DuplicateRecord(new.call_id)
+            session.add(row)
+        return row
+
+    async def interactions(self, start: datetime, end: datetime,
+                           service: str | None = None) -> list[InteractionRecord]:
+        stmt = select(InteractionRecord).where(InteractionRecord.call_offered_at >= start,
+                                               InteractionRecord.call_offered_at < end)
+        if service:
+            stmt = stmt.where(InteractionRecord.service == service)
+        async with self.db.sessions() as session:
+            return list((await session.scalars(stmt.order_by(InteractionRecord.id))).all())
+
+    async def calls(self, start: datetime, end: datetime,
+                    service: str | None = None) -> list[CallRecord]:
+        stmt = select(CallRecord).where(CallRecord.offered_at >= start,
+                                        CallRecord.offered_at < end)
+        if service:
+            stmt = stmt.where(CallRecord.service == service)
+        async with self.db.sessions() as session:
+            return list((await session.scalars(stmt.order_by(CallRecord.offered_at))).all())
+
+    async def spans(self, start: datetime, end: datetime) -> list[StateSpan]:
+        async with self.db.sessions() as session:
+            before = (await session.scalars(
+                select(AgentStateChange).where(AgentStateChange.at < start)
+                .order_by(AgentStateChange.agent_id, AgentStateChange.at.desc()))).all()
+            inside = (await session.scalars(
+                select(AgentStateChange).where(AgentStateChange.at >= start,
+                                               AgentStateChange.at < end)
+                .order_by(AgentStateChange.agent_id, AgentStateChange.at))).all()
+        seed: dict[str, AgentStateChange] = {}
+        for ch in before:  # newest first per agent: keep the first seen
+            seed.setdefault(ch.agent_id, ch)
+        ordered = sorted([*seed.values(), *inside], key=lambda c: (c.agent_id, c.at))
+        return state_spans(ordered, start, min(end, self.clock()))
+
+    async def kpis(self, start: datetime, end: datetime, service: str | None = None,
+                   by: str | None = None, short_abandon_s: float | None = None
+                   ) -> tuple[Kpi, dict[str, Kpi]]:
+        calls = await self.calls(start, end, service)
+        inter = await self.interactions(start, end, service)
+        # operator time is shared by all services: only a centre-wide query includes it
+        spans = await self.spans(start, end) if not service else []
+        short = self.short_abandon_s if short_abandon_s is None else short_abandon_s
+        return compute(call_facts(calls), interaction_facts(inter), spans, by, short)
+
+
+def call_facts(rows: Sequence[CallRecord]) -> list[CallFacts]:
+    return [CallFacts(r.service, r.offered_at, r.outcome, r.answered_at is not None, r.wait_s,
+                      r.talk_s, r.id) for r in rows]
+
+
+def interaction_facts(rows: Sequence[InteractionRecord]) -> dict[str, InteractionFacts]:
+    return {r.call_id: InteractionFacts(r.call_id, OutcomeClass(r.outcome_class)) for r in rows}
