@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from acd.adopt import adopt_calls
 from acd.agents import Change
@@ -26,6 +26,7 @@ from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
 from ivr.service import IvrService
+from kpi.service import CallRef, KpiService
 from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
@@ -60,6 +61,7 @@ class Engine:
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
         self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
                                   self.supervision, self.operator_agi)
+        self.kpi = KpiService(self.db, self._call_ref, self.tracker.clock)
         self.recordings = RecordingService.for_settings(self.db, layout.local / "recordings",
                                                         settings)
         self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
@@ -69,6 +71,9 @@ class Engine:
         self.fastagi = FastAgiServer(self._route_agi, settings.fastagi.host,
                                      settings.fastagi.port)
         self._closing: set[asyncio.Task[None]] = set()
+        for queue in self.acd.waiting_counts():
+            # read at scrape time: a caller's wait grows between events
+            self.metrics.longest_wait.labels(queue).set_function(self._longest_wait(queue))
         self._connections = 0
         self.ami.subscribe(self._on_event)
         self.ami.on_connected(self._on_connected)
@@ -132,6 +137,17 @@ class Engine:
         async with self.db.sessions() as session, session.begin():
             session.add(AuditEntry(at=self.tracker.clock(), actor=actor, client=remote[:64],
                                    action=action, call_id=call_id, detail=detail))
+
+    def _longest_wait(self, queue: str) -> Callable[[], float]:
+        return lambda: self.acd.oldest_wait(self.tracker.clock()).get(queue, 0.0)
+
+    def _call_ref(self, call_id: str) -> CallRef | None:
+        """A live call for an interaction record written before the call's row is stored."""
+        call = next((c for c in self.tracker.live() if c.id == call_id), None)
+        if call is None:
+            return None
+        return CallRef(call.id, call.service, call.offered_at, call.agent_id,
+                       call.answered_at is not None)
 
     def _offered(self, call: Call) -> None:
         self.metrics.calls_offered.labels(call.service).inc()
@@ -199,6 +215,10 @@ class Engine:
     def _close_call(self, call: Call) -> None:
         self.acd.caller_gone(call)
         self.metrics.calls_ended.labels(call.service, call.outcome).inc()
+        if call.outcome == "abandoned_waiting":
+            self.metrics.calls_abandoned.labels(call.service).inc()
+        for node in dict.fromkeys(call.flow_path):  # a node passed twice is one hit per call
+            self.metrics.ivr_node_hits.labels(call.service, node).inc()
         task = asyncio.get_running_loop().create_task(self._store(call))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -211,6 +231,9 @@ class Engine:
             return
         if rec is not None:
             self.metrics.recordings_indexed.inc()
+            if call.ended_at is not None:
+                self.metrics.recording_index_lag.set(
+                    (self.tracker.clock() - call.ended_at).total_seconds())
         elif call.recording is not None:
             self.metrics.recordings_failed.inc()
 

@@ -34,3 +34,14 @@ class Metrics:
         self.recordings_failed = Counter("madoguchi_recordings_failed",
                                          "Calls whose recording file was missing or incomplete",
                                          registry=r)
+        # service levels (kpi/): abandons, longest wait, IVR node hits, index lag
+        self.calls_abandoned = Counter("madoguchi_calls_abandoned",
+                                       "Callers who hung up while waiting or ringing",
+                                       ["service"], registry=r)
+        self.longest_wait = Gauge("madoguchi_queue_longest_wait_seconds",
+                                  "Wait of the caller waiting longest", ["queue"], registry=r)
+        # node ids come from the validated flow set, so the label set stays bounded
+        self.ivr_node_hits = Counter("madoguchi_ivr_node_hits", "Calls that passed an IVR node",
+                                     ["service", "node"], registry=r)
+        self.recording_index_lag = Gauge("madoguchi_recording_index_lag_seconds",
+                                         "Call end to recording indexed, last call", registry=r)

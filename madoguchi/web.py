@@ -12,6 +12,8 @@ from acd.handlers import add_routes as add_acd_routes
 from acd.wiring import ACD
 from ivr.handlers import IVR
 from ivr.handlers import add_routes as add_ivr_routes
+from kpi.handlers import KPI
+from kpi.handlers import add_routes as add_kpi_routes
 from recordings.handlers import RECORDINGS
 from recordings.handlers import add_routes as add_recording_routes
 
@@ -55,6 +57,7 @@ def make_app(engine: Engine) -> web.Application:
     app[RECORDINGS] = engine.recordings
     app[ACD] = engine.acd_parts
     app[IVR] = engine.ivr_state
+    app[KPI] = engine.kpi
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         await engine.start()
@@ -67,4 +70,5 @@ def make_app(engine: Engine) -> web.Application:
     add_recording_routes(app)
     add_acd_routes(app)
     add_ivr_routes(app)
+    add_kpi_routes(app)
     return app
