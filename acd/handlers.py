@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from madoguchi.errors import json_error
+from madoguchi.identity import actor_of
 
 from .agents import IllegalTransition
 from .service import OPERATOR_ACTIONS
@@ -126,7 +127,8 @@ async def monitor(request: web.Request) -> web.Response:
         raise json_error(400, "bad_supervisor", "supervisor must be an operator extension")
     try:
         result = await parts.supervision.start(request.match_info["id"], mode, supervisor,
-                                               actor="api-token", remote=request.remote or "")
+                                               actor=actor_of(request).name,
+                                               remote=request.remote or "")
     except SupervisionError as exc:
         raise json_error(exc.status, exc.error_id, str(exc)) from exc
     return web.json_response(result)

@@ -1,4 +1,5 @@
-"""Command line: `madoguchi run | up | pbx … | prompts build | config check | secrets show`."""
+"""Command line: `madoguchi run | up | pbx … | prompts build | config check | secrets show |
+users …`."""
 
 from __future__ import annotations
 
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
+    from console.cli import add_parser as add_users_parser
+
+    add_users_parser(sub)  # users add | list
     return parser
 
 

@@ -1,15 +1,18 @@
-"""The aiohttp application: lifecycle through cleanup_ctx, health, metrics, API routes."""
+"""The aiohttp application: lifecycle through cleanup_ctx, health, metrics, API routes and
+the web console. Access (API token or console session with a role) is checked for every
+route by console.auth's middleware."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.handlers import add_routes as add_acd_routes
 from acd.wiring import ACD
+from console.auth import Console, ConsoleConfig
+from console.views import add_routes as add_console_routes
 from ivr.handlers import IVR
 from ivr.handlers import add_routes as add_ivr_routes
 from kpi.handlers import KPI
@@ -18,24 +21,8 @@ from recordings.handlers import RECORDINGS
 from recordings.handlers import add_routes as add_recording_routes
 
 from .engine import Engine
-from .errors import json_error
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
-PUBLIC_PATHS = {"/healthz"}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def token_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route except the health probe needs the API token until users and roles exist."""
-    if request.path not in PUBLIC_PATHS:
-        token = request.app[ENGINE].secrets.api_token
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-            raise json_error(401, "unauthorized", "a valid API token is required")
-    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -51,8 +38,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def make_app(engine: Engine) -> web.Application:
-    app = web.Application(middlewares=[token_auth])
+def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web.Application:
+    def call_owner(call_id: str) -> str | None:
+        return next((c.agent_id for c in engine.tracker.live() if c.id == call_id), None)
+
+    console = Console(engine.db, engine.secrets.api_token,
+                      console_config or ConsoleConfig.from_env(), call_owner)
+    app = web.Application(middlewares=[console.middleware])
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
     app[ACD] = engine.acd_parts
@@ -71,4 +63,5 @@ def make_app(engine: Engine) -> web.Application:
     add_acd_routes(app)
     add_ivr_routes(app)
     add_kpi_routes(app)
+    add_console_routes(app, console)
     return app

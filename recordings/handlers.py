@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from madoguchi.errors import json_error
+from madoguchi.identity import actor_of as identity_actor
 from store.models import AuditEntry, CallRecord, Recording
 
 from .audio import FORMATS, AudioUnavailable
@@ -26,9 +27,8 @@ OUTCOMES = {"answered", "abandoned_waiting", "ended_in_ivr", "overflow", "recove
 
 
 def actor_of(request: web.Request) -> Actor:
-    """The token check has passed (web.token_auth); until users exist the actor is the API
-    token's holder, told apart only by the client address."""
-    return Actor("api-token", request.remote or "unknown")
+    """The access check has passed: a console user, or the API token's holder."""
+    return identity_actor(request)
 
 
 def _time(request: web.Request, name: str) -> datetime | None:

@@ -1,0 +1,328 @@
+"""Users, roles, sessions and the access check every request passes.
+
+Two identities reach the app: the API token (a machine identity with the admin role, for
+scripts and the tests) and console users logged in with a session cookie. Every route has
+a set of roles (POLICY); a route nobody listed is admin-only, so a new API is never open by
+accident. Cookie sessions also need the CSRF token on every state-changing request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+
+from madoguchi.errors import json_error
+from madoguchi.identity import ACTOR
+from recordings.service import Actor
+from store.db import Database
+from store.models import AuditEntry
+
+from .models import ConsoleUser
+
+ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER = "admin", "supervisor", "operator", "city_viewer"
+ROLES = (ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER)
+HOME = {ADMIN: "/console/admin", SUPERVISOR: "/console/wallboard", OPERATOR: "/console/desk",
+        CITY_VIEWER: "/console/viewer"}
+
+_STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
+_SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
+_RECORDINGS = frozenset({ADMIN, SUPERVISOR, CITY_VIEWER})
+_ANYONE = frozenset(ROLES)
+ADMIN_ONLY = frozenset({ADMIN})
+
+# (method, route as registered) -> roles. HEAD follows GET.
+POLICY: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/metrics"): _SUPERVISORS,
+    ("GET", "/api/agents"): _STAFF,
+    ("POST", "/api/agents/{id}/state"): _STAFF,  # operators: their own extension only
+    ("POST", "/api/agents/{id}/monitor"): _SUPERVISORS,
+    ("GET", "/api/operator-stats"): _SUPERVISORS,
+    ("GET", "/api/queues"): _STAFF,
+    ("POST", "/api/calls/{id}/transfer"): _STAFF,  # operators: their own call only
+    ("GET", "/api/events"): _STAFF,
+    ("GET", "/api/recordings"): _RECORDINGS,
+    ("GET", "/api/recordings/{id}"): _RECORDINGS,
+    ("GET", "/api/recordings/{id}/audio"): _RECORDINGS,
+    ("GET", "/api/recordings/{id}/peaks"): _RECORDINGS,
+    ("GET", "/api/audit"): ADMIN_ONLY,
+    ("GET", "/api/flows"): _SUPERVISORS,
+    ("POST", "/api/flows/reload"): ADMIN_ONLY,
+    ("GET", "/api/schedules/{service}"): _SUPERVISORS,
+    ("POST", "/api/schedules/{service}/override"): _SUPERVISORS,
+    ("GET", "/api/schedules/overrides/history"): _SUPERVISORS,
+    ("GET", "/api/board"): _SUPERVISORS,
+    ("GET", "/api/board/now"): _STAFF,
+    ("POST", "/api/board/events"): ADMIN_ONLY,
+    ("POST", "/api/board/events/{event}/status"): ADMIN_ONLY,
+    ("POST", "/api/board/events/{event}/delete"): ADMIN_ONLY,
+    ("GET", "/console/"): _ANYONE,
+    ("POST", "/console/logout"): _ANYONE,
+    ("GET", "/console/desk"): _STAFF,
+    ("GET", "/console/wallboard"): _SUPERVISORS,
+    ("GET", "/console/viewer"): _RECORDINGS,
+    ("GET", "/console/admin"): ADMIN_ONLY,
+    ("POST", "/console/admin/users"): ADMIN_ONLY,
+}
+# reachable without logging in
+PUBLIC = {("GET", "/healthz"), ("GET", "/"), ("GET", "/console/login"),
+          ("POST", "/console/login"), ("GET", "/console/static")}
+# state changes under these prefixes are settings: audited whoever makes them
+SETTING_PREFIXES = ("/api/flows", "/api/schedules", "/api/board")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+COOKIE = "madoguchi_session"
+LOGIN_COOKIE = "madoguchi_login"  # CSRF token of the login form, before any session
+MIN_PASSWORD = 12
+
+Clock = Callable[[], datetime]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def roles_for(method: str, route: str) -> frozenset[str]:
+    return POLICY.get(("GET" if method == "HEAD" else method, route), ADMIN_ONLY)
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    secure_cookie: bool = False  # the engine listens on loopback http; set behind TLS
+    idle: timedelta = timedelta(minutes=15)
+    max_failures: int = 5  # per user name, within `lockout`
+    max_failures_per_client: int = 20
+    lockout: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_env(cls) -> ConsoleConfig:
+        return cls(secure_cookie=os.environ.get("MADOGUCHI_CONSOLE_SECURE_COOKIE") == "1",
+                   idle=timedelta(minutes=float(
+                       os.environ.get("MADOGUCHI_CONSOLE_IDLE_MINUTES", "15"))))
+
+
+class UserError(ValueError):
+    pass
+
+
+class Users:
+    def __init__(self, db: Database, clock: Clock = _now) -> None:
+        self.db = db
+        self.clock = clock
+        self.hasher = PasswordHasher()  # argon2id with the library's current defaults
+        # verified against when the user does not exist, so both paths cost the same
+        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+
+    async def add(self, name: str, role: str, password: str, agent_id: str | None = None,
+                  replace: bool = False) -> None:
+        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(
+                ".", "").isalnum():
+            raise UserError("user names are letters, digits, - _ . (at most 64)")
+        if role not in ROLES:
+            raise UserError(f"role must be one of {', '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"passwords need at least {MIN_PASSWORD} characters")
+        if agent_id is not None and (not agent_id.isdigit() or len(agent_id) > 16):
+            raise UserError("the operator extension must be digits")
+        if role == OPERATOR and agent_id is None:
+            raise UserError("an operator needs their extension (--agent)")
+        async with self.db.sessions() as session, session.begin():
+            existing = await session.get(ConsoleUser, name)
+            if existing is not None and not replace:
+                raise UserError(f"user {name} exists")
+            if existing is not None:
+                await session.delete(existing)
+                await session.flush()
+            session.add(ConsoleUser(name=name, role=role, password_hash=self.hasher.hash(
+                password), agent_id=agent_id, disabled=False, created_at=self.clock()))
+
+    async def all(self) -> list[ConsoleUser]:
+        async with self.db.sessions() as session:
+            return list((await session.scalars(select(ConsoleUser).order_by(
+                ConsoleUser.name))).all())
+
+    async def verify(self, name: str, password: str) -> ConsoleUser | None:
+        async with self.db.sessions() as session:
+            user = await session.get(ConsoleUser, name)
+        try:
+            self.hasher.verify(user.password_hash if user else self._dummy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if user is None or user.disabled:
+            return None
+        return user
+
+
+@dataclass
+class Session:
+    id: str
+    user: str
+    role: str
+    agent_id: str | None
+    csrf: str
+    last_seen: datetime
+
+
+class Sessions:
+    """In memory: an engine restart logs everyone out, which is the safe direction."""
+
+    def __init__(self, idle: timedelta, clock: Clock = _now) -> None:
+        self.idle = idle
+        self.clock = clock
+        self._by_id: dict[str, Session] = {}
+
+    def create(self, user: ConsoleUser) -> Session:
+        s = Session(secrets.token_urlsafe(32), user.name, user.role, user.agent_id,
+                    secrets.token_urlsafe(32), self.clock())
+        self._by_id[s.id] = s
+        return s
+
+    def get(self, sid: str) -> Session | None:
+        s = self._by_id.get(sid)
+        if s is None:
+            return None
+        now = self.clock()
+        if now - s.last_seen > self.idle:
+            del self._by_id[sid]
+            return None
+        s.last_seen = now
+        return s
+
+    def drop(self, sid: str) -> None:
+        self._by_id.pop(sid, None)
+
+
+@dataclass
+class Throttle:
+    """Failed logins per key within a sliding window; a locked key waits the window out."""
+
+    limit: int
+    window: timedelta
+    clock: Clock = _now
+    _failures: dict[str, list[datetime]] = field(default_factory=dict)
+
+    def _recent(self, key: str) -> list[datetime]:
+        cutoff = self.clock() - self.window
+        kept = [t for t in self._failures.get(key, []) if t > cutoff]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def blocked(self, key: str) -> bool:
+        return len(self._recent(key)) >= self.limit
+
+    def failed(self, key: str) -> None:
+        self._failures.setdefault(key, []).append(self.clock())
+
+    def clear(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+
+SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
+
+
+class Console:
+    def __init__(self, db: Database, api_token: str, config: ConsoleConfig,
+                 call_owner: Callable[[str], str | None], clock: Clock = _now) -> None:
+        self.db = db
+        self.api_token = api_token
+        self.config = config
+        self.call_owner = call_owner  # live call id -> operator extension connected to it
+        self.clock = clock
+        self.users = Users(db, clock)
+        self.sessions = Sessions(config.idle, clock)
+        self.user_throttle = Throttle(config.max_failures, config.lockout, clock)
+        self.client_throttle = Throttle(config.max_failures_per_client, config.lockout, clock)
+
+    async def audit(self, actor: Actor, action: str, detail: str = "") -> None:
+        async with self.db.sessions() as session, session.begin():
+            session.add(AuditEntry(at=self.clock(), actor=actor.name, user_id=actor.user_id,
+                                   client=actor.client[:64], action=action[:24],
+                                   detail=detail[:2000]))
+
+    def set_session_cookie(self, resp: web.StreamResponse, sid: str) -> None:
+        resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
+                        secure=self.config.secure_cookie)
+
+    # ---- the access check ---------------------------------------------------------------
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        method = "GET" if request.method == "HEAD" else request.method
+        api = not route.startswith("/console")
+        if (method, route) in PUBLIC:
+            sid = request.cookies.get(COOKIE)
+            found = self.sessions.get(sid) if sid else None
+            if found is not None:
+                request[SESSION] = found
+            return await handler(request)
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.encode(), self.api_token.encode()):
+                raise json_error(401, "unauthorized", "a valid API token is required")
+            if not api:  # pages are for people: they log in
+                raise web.HTTPSeeOther("/console/login")
+            # the token is the machine identity: full rights, no CSRF (no cookie involved)
+            request[ACTOR] = Actor("api-token", request.remote or "unknown")
+            return await self._run(request, handler, method, route)
+        sid = request.cookies.get(COOKIE)
+        s = self.sessions.get(sid) if sid else None
+        if s is None:
+            if api:
+                raise json_error(401, "unauthorized", "a valid API token or a login is "
+                                 "required")
+            raise web.HTTPSeeOther("/console/login?next=" + quote(request.path_qs, safe=""))
+        request[SESSION] = s
+        request[ACTOR] = Actor(s.user, request.remote or "unknown", s.user)
+        if s.role not in roles_for(method, route) or not self._owns(s, route, request):
+            if api:
+                raise json_error(403, "forbidden", "your role may not use this")
+            raise web.HTTPForbidden(text="403: your role may not open this page",
+                                    content_type="text/plain")
+        if method not in SAFE_METHODS and not await self._csrf_ok(request, s):
+            raise json_error(403, "csrf", "missing or wrong CSRF token")
+        if route == "/api/events":
+            # a WebSocket carries the cookie cross-site unless the origin is ours
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"{request.scheme}://{request.host}":
+                raise json_error(403, "forbidden", "cross-origin WebSocket refused")
+        return await self._run(request, handler, method, route)
+
+    async def _run(self, request: web.Request, handler: Handler, method: str,
+                   route: str) -> web.StreamResponse:
+        resp = await handler(request)
+        if method not in SAFE_METHODS and route.startswith(SETTING_PREFIXES) \
+                and resp.status < 400:
+            await self.audit(request[ACTOR], "setting", f"{method} {request.path}")
+        return resp
+
+    def _owns(self, s: Session, route: str, request: web.Request) -> bool:
+        if s.role != OPERATOR:
+            return True
+        if route == "/api/agents/{id}/state":
+            return request.match_info["id"] == s.agent_id
+        if route == "/api/calls/{id}/transfer":
+            return self.call_owner(request.match_info["id"]) == s.agent_id
+        return True
+
+    async def _csrf_ok(self, request: web.Request, s: Session) -> bool:
+        given = request.headers.get("X-CSRF-Token")
+        if given is None and request.content_type in ("application/x-www-form-urlencoded",
+                                                       "multipart/form-data"):
+            field_value = (await request.post()).get("csrf")
+            given = field_value if isinstance(field_value, str) else None
+        return given is not None and hmac.compare_digest(given.encode(), s.csrf.encode())

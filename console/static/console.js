@@ -1,0 +1,285 @@
+// madoguchi console: small page scripts over the JSON API (same-origin, session cookie,
+// CSRF token in a header for every state change).
+"use strict";
+(function () {
+  const body = document.body;
+  const T = JSON.parse(document.getElementById("i18n").textContent);
+  const $ = (sel) => document.querySelector(sel);
+
+  async function api(method, path, data) {
+    const opts = { method, credentials: "same-origin", headers: {} };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = body.dataset.csrf;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(data || {});
+    }
+    const resp = await fetch(path, opts);
+    if (resp.status === 401) { location.href = "/console/login?next=" + encodeURIComponent(location.pathname); }
+    let json = {};
+    try { json = await resp.json(); } catch (e) { json = {}; }
+    return { status: resp.status, data: json };
+  }
+
+  function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    return m + ":" + String(s % 60).padStart(2, "0");
+  }
+  function since(iso) { return iso ? (Date.now() - Date.parse(iso)) / 1000 : 0; }
+  function stateText(state) { return T["st_" + state] || state; }
+  function showError(r) {
+    const el = $("#error");
+    if (el) el.textContent = r.status >= 400 ? (T.error + ": " + (r.data.message || r.status)) : "";
+  }
+
+  // live operator events; reconnects, and tells the page when it is live
+  function events(onMessage, onOpen) {
+    const badge = $("#ws-state");
+    function connect() {
+      const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/events");
+      ws.onopen = () => { if (badge) { badge.textContent = T.live; badge.className = "badge live"; } if (onOpen) onOpen(); };
+      ws.onmessage = (m) => onMessage(JSON.parse(m.data));
+      ws.onclose = () => { if (badge) { badge.textContent = T.offline; badge.className = "badge"; } setTimeout(connect, 2000); };
+    }
+    connect();
+  }
+
+  // ---- operator desk ---------------------------------------------------------------
+  function desk() {
+    const agent = body.dataset.agent;
+    let current = null;
+    function render(a) {
+      current = a;
+      const st = $("#state");
+      st.textContent = stateText(a.state) + (a.reason ? " (" + (T["reason_" + a.reason] || a.reason) + ")" : "");
+      st.className = "state " + a.state;
+      st.dataset.state = a.state;
+      $("#call-caller").textContent = a.call ? a.call.caller : "—";
+      $("#call-language").textContent = a.call ? (a.call.language || "—") : "—";
+      $("#call-service").textContent = a.call ? a.call.service : "—";
+      $("#no-call").hidden = !!a.call;
+    }
+    async function load() {
+      const r = await api("GET", "/api/agents");
+      const a = (r.data.agents || []).find((x) => x.id === agent);
+      if (a) render(a);
+    }
+    document.querySelectorAll("button[data-action]").forEach((b) => b.addEventListener("click", async () => {
+      const action = b.dataset.action;
+      const payload = { action };
+      if (action === "away") payload.reason = $("#reason").value;
+      const r = await api("POST", "/api/agents/" + agent + "/state", payload);
+      showError(r);
+      if (r.status === 200) render(r.data);
+    }));
+    $("#transfer-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (!current || !current.call) return;
+      const r = await api("POST", "/api/calls/" + current.call.call_id + "/transfer", { target: $("#transfer-target").value });
+      showError(r);
+    });
+    setInterval(() => { if (current) $("#since").textContent = clock(since(current.state_since || current.idle_since)); }, 500);
+    events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
+    load();
+  }
+
+  // ---- supervisor wallboard ----------------------------------------------------------
+  function wallboard() {
+    const agents = new Map();
+    function row(a) {
+      const tr = document.createElement("tr");
+      tr.id = "agent-" + a.id;
+      cell(tr, a.id);
+      const st = cell(tr, stateText(a.state) + (a.reason ? " (" + (T["reason_" + a.reason] || a.reason) + ")" : ""));
+      st.className = "state " + a.state;
+      st.dataset.state = a.state;
+      const t = cell(tr, clock(since(a.state_since)));
+      t.className = "since";
+      t.dataset.since = a.state_since || "";
+      cell(tr, a.call ? a.call.caller : "");
+      cell(tr, String(a.today ? a.today.calls : 0));
+      cell(tr, clock(a.today ? a.today.talk_s : 0));
+      const td = cell(tr, "");
+      ["listen", "whisper", "barge"].forEach((mode) => {
+        const b = document.createElement("button");
+        b.textContent = T[mode];
+        b.dataset.mode = mode;
+        b.disabled = !a.call;
+        b.addEventListener("click", async () => {
+          const r = await api("POST", "/api/agents/" + a.id + "/monitor", { mode, supervisor: $("#supervisor").value });
+          showError(r);
+        });
+        td.appendChild(b);
+      });
+      return tr;
+    }
+    function draw() {
+      const tbody = $("#agents tbody");
+      tbody.replaceChildren(...[...agents.values()].map(row));
+    }
+    async function loadAgents() {
+      const r = await api("GET", "/api/agents");
+      agents.clear();
+      (r.data.agents || []).forEach((a) => agents.set(a.id, a));
+      draw();
+    }
+    async function loadQueues() {
+      const r = await api("GET", "/api/queues");
+      $("#queues tbody").replaceChildren(...(r.data.queues || []).map((q) => {
+        const tr = document.createElement("tr");
+        tr.id = "queue-" + q.id;
+        cell(tr, q.id); cell(tr, String(q.waiting)); cell(tr, clock(q.longest_wait_s));
+        return tr;
+      }));
+    }
+    events((m) => {
+      if (m.type !== "agent") return;
+      // show the change at once, then fetch the full row (call, today's counts)
+      const a = agents.get(m.agent) || { id: m.agent };
+      agents.set(m.agent, Object.assign({}, a, { state: m.state, reason: m.reason, state_since: m.at }));
+      draw();
+      loadAgents();
+      loadQueues();
+    }, () => { loadAgents(); loadQueues(); });
+    setInterval(() => document.querySelectorAll("#agents td.since").forEach((td) => {
+      if (td.dataset.since) td.textContent = clock(since(td.dataset.since));
+    }), 1000);
+    setInterval(loadQueues, 2000);
+  }
+
+  // ---- city viewer: search, play with seek and waveform -----------------------------------
+  function viewer() {
+    const player = $("#player");
+    let peaks = [];
+    function local(input) {
+      // datetime-local has no zone: the browser's own offset makes it an exact instant
+      if (!input.value) return "";
+      return new Date(input.value).toISOString();
+    }
+    function drawWave() {
+      const c = $("#wave");
+      const g = c.getContext("2d");
+      g.clearRect(0, 0, c.width, c.height);
+      const mid = c.height / 2;
+      g.fillStyle = "#6fb3ff";
+      peaks.forEach((p, i) => {
+        const x = (i / peaks.length) * c.width;
+        const h = Math.max(1, Math.abs(p) * mid);
+        g.fillRect(x, mid - h, Math.max(1, c.width / peaks.length), 2 * h);
+      });
+      if (player.duration > 0) {
+        g.fillStyle = "#ffcc00";
+        g.fillRect((player.currentTime / player.duration) * c.width, 0, 2, c.height);
+      }
+    }
+    function flatten(data) {
+      // one value per bucket: the louder of the channels' peaks
+      const chans = data.channels || data.peaks || [];
+      if (chans.length && Array.isArray(chans[0])) {
+        return chans[0].map((_, i) => Math.max(...chans.map((ch) => Math.abs(ch[i] || 0))));
+      }
+      return Array.isArray(chans) ? chans.map((v) => Math.abs(v)) : [];
+    }
+    async function open(rec) {
+      $("#player-card").hidden = false;
+      player.src = rec.audio_url;
+      $("#download").href = rec.audio_url + "?download=1";
+      const r = await api("GET", rec.peaks_url + "?buckets=400");
+      peaks = flatten(r.data);  // already 0..1 of full scale
+      drawWave();
+    }
+    $("#wave").addEventListener("click", (e) => {
+      if (!(player.duration > 0)) return;
+      const rect = e.target.getBoundingClientRect();
+      player.currentTime = ((e.clientX - rect.left) / rect.width) * player.duration;
+      drawWave();
+    });
+    player.addEventListener("timeupdate", drawWave);
+    player.addEventListener("loadedmetadata", drawWave);
+    $("#search").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const q = new URLSearchParams();
+      const from = local($("#from")), to = local($("#to"));
+      if (from) q.set("from", from);
+      if (to) q.set("to", to);
+      ["agent", "caller", "service"].forEach((id) => { const v = $("#" + id).value.trim(); if (v) q.set(id === "caller" ? "caller_contains" : id, v); });
+      const r = await api("GET", "/api/recordings?" + q.toString());
+      showError(r);
+      const items = r.data.items || [];
+      $("#count").textContent = items.length + " " + T.results;
+      $("#results tbody").replaceChildren(...items.map((rec) => {
+        const tr = document.createElement("tr");
+        tr.id = "rec-" + rec.id;
+        cell(tr, new Date(rec.started_at).toLocaleString(body.dataset.lang === "ja" ? "ja-JP" : "en-GB"));
+        cell(tr, rec.caller); cell(tr, rec.agent || ""); cell(tr, rec.service);
+        cell(tr, rec.language || ""); cell(tr, clock(rec.duration_s));
+        const b = document.createElement("button");
+        b.textContent = T.play;
+        b.className = "play";
+        b.addEventListener("click", () => open(rec));
+        tr.appendChild(document.createElement("td")).appendChild(b);
+        return tr;
+      }));
+    });
+  }
+
+  // ---- admin: flows, event board, audit ---------------------------------------------------
+  function admin() {
+    async function flows() {
+      const r = await api("GET", "/api/flows");
+      $("#flows-version").textContent = r.data.version || "";
+    }
+    $("#flows-reload").addEventListener("click", async () => {
+      const r = await api("POST", "/api/flows/reload");
+      const list = $("#flows-errors");
+      list.replaceChildren(...(r.data.errors || []).map((err) => {
+        const li = document.createElement("li"); li.textContent = err; return li;
+      }));
+      $("#flows-result").textContent = r.status === 200 ? T.flows_ok + " (" + r.data.version + ")" : T.error;
+      flows();
+    });
+    async function board() {
+      const r = await api("GET", "/api/board");
+      const statuses = r.data.statuses || {};
+      $("#board tbody").replaceChildren(...(r.data.items || []).map((ev) => {
+        const tr = document.createElement("tr");
+        tr.id = "event-" + ev.id;
+        cell(tr, ev.title); cell(tr, ev.date);
+        const sel = document.createElement("select");
+        sel.className = "status";
+        Object.entries(statuses).forEach(([id, label]) => {
+          const o = document.createElement("option");
+          o.value = id;
+          o.textContent = (label && typeof label === "object") ? (label[body.dataset.lang] || id) : (label || id);
+          o.selected = id === ev.status;
+          sel.appendChild(o);
+        });
+        tr.appendChild(document.createElement("td")).appendChild(sel);
+        const b = document.createElement("button");
+        b.textContent = T.save;
+        b.className = "save";
+        b.addEventListener("click", async () => {
+          const s = await api("POST", "/api/board/events/" + encodeURIComponent(ev.id) + "/status", { status: sel.value });
+          $("#board-result").textContent = s.status === 200 ? T.saved : (T.error + ": " + (s.data.message || s.status));
+          audit();
+        });
+        tr.appendChild(document.createElement("td")).appendChild(b);
+        return tr;
+      }));
+    }
+    async function audit() {
+      const r = await api("GET", "/api/audit?limit=30");
+      $("#audit tbody").replaceChildren(...(r.data.items || []).map((a) => {
+        const tr = document.createElement("tr");
+        cell(tr, new Date(a.at).toLocaleString()); cell(tr, a.actor); cell(tr, a.action); cell(tr, a.detail || (a.recording_id ? "#" + a.recording_id : ""));
+        return tr;
+      }));
+    }
+    flows(); board(); audit();
+  }
+
+  const pages = { desk, wallboard, viewer, admin };
+  const run = pages[body.dataset.page];
+  if (run) run();
+})();

@@ -1,0 +1,17 @@
+"""Who made a request, as the web app's access check found it: a console user or the API
+token's holder. Handlers read it for the audit log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from recordings.service import Actor
+
+ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)
+
+
+def actor_of(request: web.Request) -> Actor:
+    found = request.get(ACTOR)
+    if isinstance(found, Actor):
+        return found
+    return Actor("api-token", request.remote or "unknown")
