@@ -234,7 +234,7 @@ def compute(calls: Sequence[CallFacts], interactions: Mapping[str, InteractionFa
             short_abandon_s: float = DEFAULT_SHORT_ABANDON_S) -> tuple[Kpi, dict[str, Kpi]]:
     """The KPIs over all calls and, with `by` (hour, halfhour, day, month, hour_of_day,
     weekday; Asia/Tokyo), per group. Operator state spans count in the group where they
-    start (after-call work follows its call at once, so it lands with that call)."""
+    start; kpi.service.state_spans cuts them at half-hours so none spans two groups."""
     if by is not None and by not in BUCKETS:
         raise ValueError(f"by must be one of {', '.join(BUCKETS)}")
     total = Kpi()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -107,10 +107,17 @@ def interaction_json(row: InteractionRecord) -> dict[str, Any]:
             "call_offered_at": row.call_offered_at.isoformat()}
 
 
+def _next_half_hour(t: datetime) -> datetime:
+    # Tokyo has no DST and a whole-hour offset: UTC half-hours are Tokyo half-hours
+    base = t.replace(minute=0, second=0, microsecond=0)
+    return base + timedelta(minutes=30 if t.minute < 30 else 60)
+
+
 def state_spans(changes: Iterable[AgentStateChange], start: datetime,
                 end: datetime) -> list[StateSpan]:
-    """Cut each operator's state history into spans inside [start, end). `changes` must be
-    ordered by agent and time and include each operator's last change before `start`."""
+    """Cut each operator's state history into spans inside [start, end), none crossing a
+    half-hour. `changes` must be ordered by agent and time and include each operator's last
+    change before `start`."""
     spans: list[StateSpan] = []
     last: dict[str, tuple[str, datetime]] = {}
 
@@ -118,8 +125,10 @@ def state_spans(changes: Iterable[AgentStateChange], start: datetime,
         if agent in last:
             state, since = last[agent]
             s, e = max(since, start), min(until, end)
-            if e > s:
-                spans.append(StateSpan(agent, state, s, (e - s).total_seconds()))
+            while e > s:  # cut at half-hours, so that every grouping gets its own share
+                cut = min(e, _next_half_hour(s))
+                spans.append(StateSpan(agent, state, s, (cut - s).total_seconds()))
+                s = cut
 
     for ch in changes:
         close(ch.agent_id, ch.at)

@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.cli import add_parser as add_flows_parser
 
     add_flows_parser(sub)  # flows check | simulate | schema
+    from kpi.cli import add_commands as add_kpi_commands
+
+    add_kpi_commands(sub)  # kpi | staffing | report
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)

@@ -110,5 +110,6 @@ def test_state_history_cut_to_period() -> None:
                          ch("a", "wrap_up", 20), ch("a", "away", 25),
                          ch("b", "available", 50), ch("b", "logged_out", 70)], start, end)
     got = sorted((s.agent_id, s.state, s.seconds) for s in spans)
-    assert got == [("a", "available", 600), ("a", "away", 2100), ("a", "on_call", 600),
-                   ("a", "wrap_up", 300), ("b", "available", 600)]
+    # a's time away (00:35–01:10 UTC) is cut at the half-hour 01:00
+    assert got == [("a", "available", 600), ("a", "away", 600), ("a", "away", 1500),
+                   ("a", "on_call", 600), ("a", "wrap_up", 300), ("b", "available", 600)]
