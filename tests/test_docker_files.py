@@ -22,7 +22,7 @@ def test_engine_dockerfile_copies_every_package_and_runs_unprivileged() -> None:
     instr = _instructions(ROOT / "docker" / "Dockerfile")
     assert instr[0][0] == "FROM"
     copied = {rest.split()[0] for word, rest in instr if word == "COPY"}
-    for package in ("madoguchi", "ivr", "acd", "ami_bridge", "recordings", "store",
+    for package in ("madoguchi", "ivr", "acd", "ami_bridge", "recordings", "store", "kpi",
                     "dialplans", "config"):
         assert package in copied, package
         assert (ROOT / package).is_dir()
@@ -33,7 +33,8 @@ def test_engine_dockerfile_copies_every_package_and_runs_unprivileged() -> None:
 def test_compose_services_share_state_and_loopback() -> None:
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert set(services) == {"config", "asterisk", "engine"}
+    assert set(services) == {"config", "asterisk", "engine", "api-token", "prometheus",
+                             "grafana"}
     for name in ("asterisk", "engine"):
         assert services[name]["network_mode"] == "host"
         assert "state:/var/lib/madoguchi" in services[name]["volumes"]
