@@ -203,7 +203,7 @@ def _queues(settings: Settings) -> str:
     for q in settings.queues:
         out.append(f"\n; fail-open copy of queue {q.id}, used only when the engine is unreachable\n"
                    f"[failopen-{q.id}]\nstrategy = leastrecent\ntimeout = {q.ring_timeout}\n"
-                   "wrapuptime = 10\nretry = 1\nringinuse = no\nmusicclass = default\n"
+                   f"wrapuptime = {q.wrap_up}\nretry = 1\nringinuse = no\nmusicclass = default\n"
                    "joinempty = yes\n"
                    "leavewhenempty = no\n")
         for agent in settings.agents:
