@@ -44,7 +44,11 @@ def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float
         "idle_since": a.idle_since.isoformat(),
         "call": None if ring is None else {"call_id": ring.call.id, "caller": ring.call.caller,
                                            "service": ring.call.service,
-                                           "language": ring.call.language},
+                                           "language": ring.call.language,
+                                           "topic": ring.call.topic,
+                                           "flow_path": list(ring.call.flow_path),
+                                           "queued_at": ring.call.queued_at.isoformat()
+                                           if ring.call.queued_at else None},
         "today": today.get(a.id, {"calls": 0, "talk_s": 0.0}),
     }
 

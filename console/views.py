@@ -13,6 +13,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from ivr.handlers import IVR
+from ivr.schedule import OverrideMode
+from kpi.formulas import OtherKind, OutcomeClass
 from recordings.service import Actor
 
 from .auth import (
@@ -133,7 +136,8 @@ async def desk(request: web.Request) -> web.StreamResponse:
                                                                               s.agent_id or "")
     if not agent.isdigit():
         agent = ""
-    return _render(request, "desk.html", agent=agent)
+    return _render(request, "desk.html", agent=agent,
+                   classes=[c.value for c in OutcomeClass], kinds=[k.value for k in OtherKind])
 
 
 async def wallboard(request: web.Request) -> web.StreamResponse:
@@ -147,7 +151,9 @@ async def viewer(request: web.Request) -> web.StreamResponse:
 async def admin(request: web.Request, error: str | None = None,
                 status: int = 200) -> web.StreamResponse:
     users = await request.app[CONSOLE].users.all()
-    return _render(request, "admin.html", status, users=users, roles=ROLES, error=error)
+    services = sorted(request.app[IVR].current.entry)
+    return _render(request, "admin.html", status, users=users, roles=ROLES, error=error,
+                   services=services, modes=[m.value for m in OverrideMode])
 
 
 async def add_user(request: web.Request) -> web.StreamResponse:

@@ -58,7 +58,15 @@
       $("#call-caller").textContent = a.call ? a.call.caller : "—";
       $("#call-language").textContent = a.call ? (a.call.language || "—") : "—";
       $("#call-service").textContent = a.call ? a.call.service : "—";
+      $("#call-topic").textContent = a.call ? (a.call.topic || "—") : "—";
+      $("#call-flow").textContent = a.call ? (a.call.flow_path || []).join(" › ") : "—";
+      $("#call-wait").textContent = a.call && a.call.queued_at ? clock(since(a.call.queued_at)) : "—";
       $("#no-call").hidden = !!a.call;
+      if (a.call && $("#record-call").value !== a.call.call_id) {
+        // the record form keeps the last call after it ends, so it can be written in wrap-up
+        $("#record-call").value = a.call.call_id;
+        $("#record-topic").value = a.call.topic || "";
+      }
     }
     async function load() {
       const r = await api("GET", "/api/agents");
@@ -78,6 +86,14 @@
       if (!current || !current.call) return;
       const r = await api("POST", "/api/calls/" + current.call.call_id + "/transfer", { target: $("#transfer-target").value });
       showError(r);
+    });
+    $("#record-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const payload = { call_id: $("#record-call").value, topic: $("#record-topic").value,
+        outcome_class: $("#record-class").value, text: $("#record-text").value, agent_id: agent };
+      if ($("#record-kind").value) payload.other_kind = $("#record-kind").value;
+      const r = await api("POST", "/api/interactions", payload);
+      $("#record-result").textContent = r.status === 201 ? T.saved : (T.error + ": " + (r.data.message || r.status));
     });
     setInterval(() => { if (current) $("#since").textContent = clock(since(current.state_since || current.idle_since)); }, 500);
     events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
@@ -133,6 +149,25 @@
         return tr;
       }));
     }
+    function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
+    async function loadKpi() {
+      // "today" is the city's day, in Tokyo, whatever the wallboard's own zone
+      const today = new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Tokyo" });
+      const r = await api("GET", "/api/kpi?from=" + today + "&to=" + today);
+      if (r.status !== 200) return;
+      const total = r.data.total || {};
+      $("#kpi-offered").textContent = String(total.offered || 0);
+      $("#kpi-answered").textContent = String(total.answered || 0);
+      $("#kpi-abandoned").textContent = String(total.abandoned || 0);
+      $("#kpis tbody").replaceChildren(...Object.entries(r.data.targets || {}).map(([name, target]) => {
+        const tr = document.createElement("tr");
+        tr.id = "kpi-" + name;
+        cell(tr, T["kpi_" + name] || name); cell(tr, pct(total[name])); cell(tr, pct(target));
+        const met = (total.met || {})[name];
+        cell(tr, met === null || met === undefined ? "—" : (met ? "✔" : "✘"));
+        return tr;
+      }));
+    }
     events((m) => {
       if (m.type !== "agent") return;
       // show the change at once, then fetch the full row (call, today's counts)
@@ -141,7 +176,9 @@
       draw();
       loadAgents();
       loadQueues();
-    }, () => { loadAgents(); loadQueues(); });
+      loadKpi();
+    }, () => { loadAgents(); loadQueues(); loadKpi(); });
+    setInterval(loadKpi, 15000);
     setInterval(() => document.querySelectorAll("#agents td.since").forEach((td) => {
       if (td.dataset.since) td.textContent = clock(since(td.dataset.since));
     }), 1000);
@@ -276,7 +313,21 @@
         return tr;
       }));
     }
-    flows(); board(); audit();
+    async function schedules() {
+      for (const tr of document.querySelectorAll("#schedules tr[data-service]")) {
+        const r = await api("GET", "/api/schedules/" + tr.dataset.service);
+        const td = tr.querySelector(".sched-state");
+        td.textContent = T["sched_" + r.data.state] || r.data.state || "";
+        td.dataset.state = r.data.state || "";
+      }
+    }
+    document.querySelectorAll("#schedules button.override").forEach((b) => b.addEventListener("click", async () => {
+      const svc = b.closest("tr").dataset.service;
+      const r = await api("POST", "/api/schedules/" + svc + "/override", { mode: b.dataset.mode });
+      $("#sched-result").textContent = r.status === 200 ? "" : (T.error + ": " + (r.data.message || r.status));
+      schedules(); audit();
+    }));
+    flows(); schedules(); board(); audit();
   }
 
   const pages = { desk, wallboard, viewer, admin };

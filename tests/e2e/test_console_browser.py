@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ HOME = {"kanri": "/console/admin", "sv": "/console/wallboard", "op1": "/console/
 PAGES = {"/console/desk": {"kanri", "sv", "op1"}, "/console/wallboard": {"kanri", "sv"},
          "/console/viewer": {"kanri", "sv", "city"}, "/console/admin": {"kanri"}}
 CALLER = "0366660001"
+DESK_CALLER = "0366660002"
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -127,6 +129,7 @@ def test_wallboard_updates_within_two_seconds(stack: Stack, users: dict[str, str
     login(page, stack, "sv")
     page.wait_for_selector("#ws-state.live")
     page.wait_for_selector("#agent-7001 [data-state=available]")
+    page.wait_for_selector("#kpi-answer_rate")  # today's KPIs against their targets
     for action, state in (("away", "away"), ("back", "available")):
         body: dict[str, object] = {"action": action}
         if action == "away":
@@ -144,20 +147,49 @@ def test_wallboard_updates_within_two_seconds(stack: Stack, users: dict[str, str
     assert "available" in page.inner_text("#agent-7001")
 
 
-def test_operator_desk_changes_my_state(stack: Stack, users: dict[str, str],
-                                        page: Page) -> None:
+def test_operator_desk_shows_the_call_and_writes_its_record(
+        stack: Stack, users: dict[str, str], page: Page) -> None:
     stack.set_ready("7001")
     login(page, stack, "op1")
     page.wait_for_selector("#state[data-state=available]")
     page.select_option("#reason", "break")
     page.click("button[data-action=away]")
     page.wait_for_selector("#state[data-state=away]")
-    assert stack.agents()["7001"]["state"] == "away"
-    assert stack.agents()["7001"]["reason"] == "break"
-    shot(page, "desk")
+    assert (stack.agents()["7001"]["state"], stack.agents()["7001"]["reason"]) == ("away",
+                                                                                  "break")
     page.click("button[data-action=back]")
     page.wait_for_selector("#state[data-state=available]")
-    assert stack.agents()["7001"]["state"] == "available"
+
+    # a real call to this operator: the desk shows it while it lasts
+    operator = sipp_operator(ring_ms=1000)
+    caller: list[subprocess.CompletedProcess[bytes]] = []
+    thread = threading.Thread(target=lambda: caller.append(
+        sipp_caller("1000", DESK_CALLER, dtmf="1", talk_ms=6000)))
+    thread.start()
+    try:
+        page.wait_for_selector(f"#call-caller:has-text('{DESK_CALLER}')", timeout=30000)
+        page.wait_for_selector("#state[data-state=on_call]")
+        assert "choose-language" in page.inner_text("#call-flow")
+        assert page.inner_text("#call-service") == "city"
+        shot(page, "desk")
+    finally:
+        thread.join(timeout=60)
+        operator.communicate(timeout=30)
+    assert caller and caller[0].returncode == 0, caller
+    page.wait_for_selector("#state[data-state=wrap_up]")
+    call_id = page.input_value("#record-call")
+    assert call_id
+    page.fill("#record-topic", "ごみ収集")
+    page.select_option("#record-class", "完了")
+    page.fill("#record-text", "収集日を案内")
+    page.click("#record-save")
+    page.wait_for_selector("#record-result:has-text('保存しました')")
+    page.click("button[data-action=end_wrap_up]")
+    page.wait_for_selector("#state[data-state=available]")
+    today = datetime.now(TOKYO).date().isoformat()
+    found = stack.json(f"/api/interactions?from={today}&to={today}")
+    assert isinstance(found, dict)
+    assert any(r["call_id"] == call_id for r in found["interactions"]), found
 
 
 def test_city_viewer_finds_a_real_recording_and_plays_it_with_seek(
@@ -227,7 +259,6 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
     page.wait_for_selector("#board-result:has-text('保存しました')")
     page.click("#flows-reload")
     page.wait_for_selector("#flows-result:has-text('再読込しました')")
-    shot(page, "admin")
     now_en = stack.json("/api/board/now?lang=en")
     assert isinstance(now_en, dict)
     items = now_en["items"]
@@ -238,9 +269,10 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
     assert ("kanri", "setting", "POST /api/board/events/console-e2e/status") in {
         (a["actor"], a["action"], a["detail"]) for a in audit["items"]}
 
-    status, body = stack.post("/api/schedules/city/override", {"mode": "closed",
-                                                               "minutes": 30})
-    assert status == 200, body
+    # the after-hours menu plays the board: switch the city line to closed from the view
+    page.click("#svc-city button[data-mode=closed]")
+    page.wait_for_selector("#svc-city .sched-state[data-state=closed]")
+    shot(page, "admin")
     try:
         with ami_watch(stack) as watch:
             result = sipp_keys("1000", "0355550077", "2", "1")
