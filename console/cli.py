@@ -15,6 +15,7 @@ from madoguchi.settings import load_settings
 from store.db import Database
 
 from .auth import ROLES, UserError, Users
+from .directory import CsvError, Directory
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -54,7 +55,36 @@ def cmd_users(args: argparse.Namespace) -> int:
         return 2
 
 
+async def _import(args: argparse.Namespace, text: str) -> int:
+    settings = load_settings(Path(args.config), Path(args.state))
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        directory = Directory(db)
+        done = await (directory.import_directory(text) if args.kind == "directory"
+                      else directory.import_faq(text))
+        print(f"{args.kind}: {done.rows} rows imported")
+        return 0
+    finally:
+        await db.close()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.csv).read_text(encoding="utf-8")
+        return asyncio.run(_import(args, text))
+    except (CsvError, UnicodeDecodeError, OSError) as exc:
+        print(f"madoguchi: {args.csv}: {exc}", file=sys.stderr)
+        return 2
+
+
 def add_parser(sub: Any) -> None:
+    imp = sub.add_parser("import", help="replace the staff directory or the FAQ from a CSV")
+    imp.add_argument("kind", choices=["directory", "faq"])
+    imp.add_argument("csv", help="UTF-8 CSV; directory: section,name,extension[,note]; "
+                     "faq: id,question,answer[,keywords]")
+    imp.set_defaults(func=cmd_import)
     users = sub.add_parser("users", help="console users: add | list")
     actions = users.add_subparsers(dest="users_action", required=True)
     add = actions.add_parser("add", help="create a user (or --replace its password and role)")

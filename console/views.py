@@ -16,6 +16,7 @@ from aiohttp import web
 from ivr.handlers import IVR
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
+from madoguchi.errors import json_error
 from recordings.service import Actor
 
 from .auth import (
@@ -29,9 +30,11 @@ from .auth import (
     Session,
     UserError,
 )
+from .directory import CsvError, Directory
 from .i18n import LANG_COOKIE, lang_of, texts
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
 
@@ -171,8 +174,51 @@ async def add_user(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/admin")
 
 
+def _query(request: web.Request) -> str:
+    q = request.query.get("q", "").strip()
+    if not q or len(q) > 64:
+        raise json_error(400, "bad_parameter", "q must be 1-64 characters")
+    return q
+
+
+async def directory_search(request: web.Request) -> web.Response:
+    rows = await request.app[DIRECTORY].search_directory(_query(request))
+    return web.json_response({"items": [
+        {"section": r.section, "name": r.name, "extension": r.extension, "note": r.note}
+        for r in rows]})
+
+
+async def faq_search(request: web.Request) -> web.Response:
+    rows = await request.app[DIRECTORY].search_faq(_query(request))
+    return web.json_response({"items": [
+        {"id": r.id, "question": r.question, "answer": r.answer} for r in rows]})
+
+
+async def import_csv(request: web.Request) -> web.StreamResponse:
+    """Admin upload of the staff directory or FAQ CSV (replaces the whole list)."""
+    form = await request.post()
+    kind, upload = form.get("kind"), form.get("file")
+    if kind not in ("directory", "faq") or not isinstance(upload, web.FileField):
+        return await admin(request, "choose directory or faq and a CSV file", 400)
+    raw = upload.file.read(8 * 1024 * 1024 + 1)
+    if len(raw) > 8 * 1024 * 1024:
+        return await admin(request, "the CSV is over 8 MiB", 400)
+    directory = request.app[DIRECTORY]
+    try:
+        text = raw.decode("utf-8")
+        done = await (directory.import_directory(text) if kind == "directory"
+                      else directory.import_faq(text))
+    except (CsvError, UnicodeDecodeError) as exc:
+        return await admin(request, f"{upload.filename}: {exc}", 400)
+    s = _session(request)
+    await request.app[CONSOLE].audit(Actor(s.user, request.remote or "unknown", s.user),
+                                     "setting", f"import {kind}: {done.rows} rows")
+    raise web.HTTPSeeOther("/console/admin")
+
+
 def add_routes(app: web.Application, console: Console) -> None:
     app[CONSOLE] = console
+    app[DIRECTORY] = Directory(console.db)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                          autoescape=True)
     r = app.router
@@ -186,4 +232,7 @@ def add_routes(app: web.Application, console: Console) -> None:
     r.add_get("/console/viewer", viewer)
     r.add_get("/console/admin", admin)
     r.add_post("/console/admin/users", add_user)
+    r.add_post("/console/admin/import", import_csv)
+    r.add_get("/api/directory", directory_search)
+    r.add_get("/api/faq", faq_search)
     r.add_static("/console/static", HERE / "static", append_version=True)

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_recording_commands(sub)
     from console.cli import add_parser as add_users_parser
 
-    add_users_parser(sub)  # users add | list
+    add_users_parser(sub)  # users add | list; import directory | faq
     return parser
 
 

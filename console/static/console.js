@@ -89,11 +89,49 @@
     });
     $("#record-form").addEventListener("submit", async (e) => {
       e.preventDefault();
+      const faq = $("#record-faq").value ? $("#record-faq").value.split(",") : [];
       const payload = { call_id: $("#record-call").value, topic: $("#record-topic").value,
-        outcome_class: $("#record-class").value, text: $("#record-text").value, agent_id: agent };
+        outcome_class: $("#record-class").value, text: $("#record-text").value, agent_id: agent,
+        faq_refs: faq };
       if ($("#record-kind").value) payload.other_kind = $("#record-kind").value;
       const r = await api("POST", "/api/interactions", payload);
       $("#record-result").textContent = r.status === 201 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+    });
+    $("#lookup").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const q = encodeURIComponent($("#lookup-q").value.trim());
+      const [dir, faq] = await Promise.all([api("GET", "/api/directory?q=" + q), api("GET", "/api/faq?q=" + q)]);
+      $("#directory tbody").replaceChildren(...(dir.data.items || []).map((d) => {
+        const tr = document.createElement("tr");
+        tr.className = "person";
+        cell(tr, d.section); cell(tr, d.name); cell(tr, d.extension); cell(tr, d.note);
+        const b = document.createElement("button");
+        b.textContent = T.transfer;
+        b.className = "transfer";
+        // click-to-transfer: the directory's extension goes to the transfer API as is
+        b.addEventListener("click", async () => {
+          $("#transfer-target").value = d.extension;
+          if (!current || !current.call) return;
+          const r = await api("POST", "/api/calls/" + current.call.call_id + "/transfer", { target: d.extension });
+          showError(r);
+        });
+        tr.appendChild(document.createElement("td")).appendChild(b);
+        return tr;
+      }));
+      $("#faq tbody").replaceChildren(...(faq.data.items || []).map((f) => {
+        const tr = document.createElement("tr");
+        tr.className = "faq";
+        cell(tr, f.id); cell(tr, f.question); cell(tr, f.answer);
+        const b = document.createElement("button");
+        b.textContent = T.cite;
+        b.addEventListener("click", () => {
+          const refs = new Set($("#record-faq").value ? $("#record-faq").value.split(",") : []);
+          refs.add(f.id);
+          $("#record-faq").value = [...refs].join(",");
+        });
+        tr.appendChild(document.createElement("td")).appendChild(b);
+        return tr;
+      }));
     });
     setInterval(() => { if (current) $("#since").textContent = clock(since(current.state_since || current.idle_since)); }, 500);
     events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
