@@ -25,6 +25,7 @@ from ami_bridge.ami import AmiClient
 from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
+from ivr.prompts import LANGUAGES
 from ivr.service import IvrService
 from kpi.service import CallRef, KpiService
 from recordings.jobs import RecordingJobs
@@ -169,6 +170,10 @@ class Engine:
             self.acd.device_state(event.get("Device", ""), event.get("State", ""))
         elif name == "AttendedTransfer" and event.get("Result") == "Success":
             self._attended_transfer(event)
+        elif name == "UserEvent" and event.get("UserEvent") == "MadoBoard":
+            # the hold loop starts the board (dialplans/); labels bounded to the IVR's languages
+            lang = event.get("Language", "")
+            self.metrics.board_played.labels(lang if lang in LANGUAGES else "other").inc()
         self._refresh_gauges()
 
     async def _on_connected(self) -> None:

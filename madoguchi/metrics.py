@@ -45,3 +45,6 @@ class Metrics:
                                      ["service", "node"], registry=r)
         self.recording_index_lag = Gauge("madoguchi_recording_index_lag_seconds",
                                          "Call end to recording indexed, last call", registry=r)
+        self.board_played = Counter("madoguchi_event_board_played",
+                                    "Event-board announcements started for waiting callers",
+                                    ["language"], registry=r)

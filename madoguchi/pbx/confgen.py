@@ -30,7 +30,7 @@ MODULES = [
     "codec_alaw.so", "codec_ulaw.so", "codec_a_mu.so", "format_wav.so", "format_pcm.so",
     "pbx_config.so", "res_speech.so", "res_agi.so", "res_manager_devicestate.so",
     "app_playback.so", "app_dial.so", "app_mixmonitor.so", "res_musiconhold.so", "app_queue.so",
-    "app_stack.so", "app_chanspy.so",
+    "app_stack.so", "app_chanspy.so", "app_userevent.so",  # UserEvent: the hold loop's board
     "func_strings.so", "func_callerid.so", "func_channel.so", "func_logic.so", "func_cut.so",
     "func_hangupcause.so",
     "bridge_simple.so", "bridge_native_rtp.so", "bridge_softmix.so", "bridge_holding.so",

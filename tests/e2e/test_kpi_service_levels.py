@@ -46,6 +46,14 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.3)
 
 
+def _board(stack: Stack) -> float:
+    """Event-board announcements started, all languages."""
+    _, _, body = stack.get("/metrics")
+    lines = [line for line in body.decode().splitlines()
+             if line.startswith("madoguchi_event_board_played_total{")]
+    return sum(float(line.split()[-1]) for line in lines)
+
+
 def _row(stack: Stack, number: str) -> dict[str, object]:
     rows: list[dict[str, object]] = []
 
@@ -80,6 +88,7 @@ def test_answered_abandoned_and_slow_calls_move_counters_and_kpis(stack: Stack) 
         "ended": stack.metric("madoguchi_calls_ended_total", outcome="abandoned_waiting",
                               service=SERVICE),  # labels as exposed: sorted
     }
+    board_before = _board(stack)
     stack.set_ready()  # nobody ready: the first two callers wait
     operator = subprocess.Popen(
         ["sipp", "-sf", str(SIPP_DIR / "operator_hangup.xml"), "-i", "127.0.0.1", "-p",
@@ -97,6 +106,8 @@ def test_answered_abandoned_and_slow_calls_move_counters_and_kpis(stack: Stack) 
         # the slow caller has waited more than 9 s: the gauge reads the live line
         _wait_for("a 10 s wait", lambda: stack.metric(
             "madoguchi_queue_longest_wait_seconds", queue=QUEUE) > 10, 30)
+        # and, after the congestion announcement, hears the event board
+        _wait_for("the event board", lambda: _board(stack) > board_before, 60)
         stack.set_ready("7001")
         _wait_for("the slow caller's answer", lambda: stack.agents()["7001"]["state"]
                   in ("on_call", "wrap_up"), 20)
