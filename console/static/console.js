@@ -264,6 +264,25 @@
       peaks = flatten(r.data);  // already 0..1 of full scale
       drawWave();
     }
+    async function interactions(from, to) {
+      // interaction records of the same period and service (this month when no dates)
+      const q = new URLSearchParams();
+      if (from) q.set("from", from);
+      if (to) q.set("to", to);
+      const service = $("#service").value.trim();
+      if (service) q.set("service", service);
+      const r = await api("GET", "/api/interactions?" + q.toString());
+      const agentFilter = $("#agent").value.trim();
+      const rows = (r.data.interactions || []).filter((i) => !agentFilter || i.agent_id === agentFilter);
+      $("#interactions tbody").replaceChildren(...rows.map((i) => {
+        const tr = document.createElement("tr");
+        tr.dataset.call = i.call_id;
+        cell(tr, new Date(i.call_offered_at).toLocaleString(body.dataset.lang === "ja" ? "ja-JP" : "en-GB"));
+        cell(tr, i.agent_id || ""); cell(tr, i.service || ""); cell(tr, i.topic);
+        cell(tr, i.outcome_class + (i.other_kind ? " (" + i.other_kind + ")" : "")); cell(tr, i.text);
+        return tr;
+      }));
+    }
     $("#wave").addEventListener("click", (e) => {
       if (!(player.duration > 0)) return;
       const rect = e.target.getBoundingClientRect();
@@ -281,6 +300,7 @@
       ["agent", "caller", "service"].forEach((id) => { const v = $("#" + id).value.trim(); if (v) q.set(id === "caller" ? "caller_contains" : id, v); });
       const r = await api("GET", "/api/recordings?" + q.toString());
       showError(r);
+      interactions(from, to);
       const items = r.data.items || [];
       $("#count").textContent = items.length + " " + T.results;
       $("#results tbody").replaceChildren(...items.map((rec) => {
@@ -320,7 +340,9 @@
       $("#board tbody").replaceChildren(...(r.data.items || []).map((ev) => {
         const tr = document.createElement("tr");
         tr.id = "event-" + ev.id;
-        cell(tr, ev.title); cell(tr, ev.date);
+        const lang = body.dataset.lang;
+        const title = ev.title && typeof ev.title === "object" ? (ev.title[lang] || ev.title.ja || "") : (ev.title || "");
+        cell(tr, title); cell(tr, ev.date);
         const sel = document.createElement("select");
         sel.className = "status";
         Object.entries(statuses).forEach(([id, label]) => {

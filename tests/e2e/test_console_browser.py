@@ -6,6 +6,8 @@ Screenshots of each view go to docs/screenshots/ (referenced by the README)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +20,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from .conftest import Stack, sipp_caller, sipp_operator
+from .conftest import (
+    CALLER_MEDIA,
+    CALLER_PORT,
+    CITY_PBX_MEDIA,
+    CITY_PBX_PORT,
+    SIP_PORT,
+    SIPP_DIR,
+    Stack,
+    sipp_caller,
+    sipp_operator,
+)
 from .test_ivr_flows import ami_watch, sipp_keys
 
 pytestmark = pytest.mark.asterisk
@@ -36,6 +48,7 @@ PAGES = {"/console/desk": {"kanri", "sv", "op1"}, "/console/wallboard": {"kanri"
          "/console/viewer": {"kanri", "sv", "city"}, "/console/admin": {"kanri"}}
 CALLER = "0366660001"
 DESK_CALLER = "0366660002"
+TRANSFER_CALLER = "0366660003"
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -51,6 +64,14 @@ def users(stack: Stack) -> dict[str, str]:
         done = subprocess.run(cmd, input=PASSWORD + "\n", capture_output=True, text=True,
                               timeout=60, check=False)
         assert done.returncode == 0, done.stderr
+    # 2345 is the one extension the SIPp city PBX (tests/sipp/citypbx.xml) accepts
+    staff = stack.state / "staff.csv"
+    staff.write_text("section,name,extension,note\n環境課,山田 太郎,2345,ごみ収集\n",
+                     encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "madoguchi.cli", "--config", str(stack.config),
+                           "--state", str(stack.state), "import", "directory", str(staff)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
     return {name: role for name, (role, _) in USERS.items()}
 
 
@@ -192,6 +213,53 @@ def test_operator_desk_shows_the_call_and_writes_its_record(
     assert any(r["call_id"] == call_id for r in found["interactions"]), found
 
 
+def test_desk_directory_search_transfers_a_real_call_with_one_click(
+        stack: Stack, users: dict[str, str], page: Page) -> None:
+    stack.set_ready("7001")
+    login(page, stack, "op1")
+    page.wait_for_selector("#state[data-state=available]")
+    operator = sipp_operator(ring_ms=500)
+    pbx = subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "citypbx.xml"), "-i", "127.0.0.1", "-p",
+         str(CITY_PBX_PORT), "-mp", str(CITY_PBX_MEDIA), "-m", "1", "-d", "500", "-nostdin",
+         "-timeout", "90s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    caller = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller.xml"), "-s", "1000",
+         "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA), "-m", "1",
+         "-d", "14000", "-key", "caller", TRANSFER_CALLER, "-key", "dtmf",
+         "/usr/share/sip-tester/dtmf_2833_1.pcap", "-nostdin", "-timeout", "90s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    procs = [operator, pbx, caller]
+    try:
+        page.wait_for_selector(f"#call-caller:has-text('{TRANSFER_CALLER}')", timeout=30000)
+        page.fill("#lookup-q", "環境")
+        page.click("#lookup button")
+        page.wait_for_selector("#directory tr.person:has-text('山田 太郎')")
+        page.click("#directory tr.person button.transfer")
+        # the operator is free of the call (wrap-up), the caller goes on to the city PBX
+        page.wait_for_selector("#state[data-state=wrap_up]", timeout=15000)
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    deadline = time.monotonic() + 15
+    rows: list[sqlite3.Row] = []
+    while not rows and time.monotonic() < deadline:
+        with sqlite3.connect(stack.state / "madoguchi.db") as db:
+            db.row_factory = sqlite3.Row
+            rows = list(db.execute("SELECT * FROM calls WHERE caller = ?", (TRANSFER_CALLER,)))
+        time.sleep(0.3)
+    assert len(rows) == 1
+    assert [(t["from_agent"], t["to"], t["kind"]) for t in json.loads(rows[0]["transfers"])] \
+        == [("7001", "2345", "blind")]
+
+
 def test_city_viewer_finds_a_real_recording_and_plays_it_with_seek(
         stack: Stack, users: dict[str, str], page: Page) -> None:
     stack.set_ready("7001")
@@ -212,6 +280,10 @@ def test_city_viewer_finds_a_real_recording_and_plays_it_with_seek(
         time.sleep(0.3)
     assert len(items) == 1, "the call's recording was never indexed"
     rec_id = items[0]["id"]
+    status, body = stack.post("/api/interactions", {
+        "call_id": items[0]["call_id"], "topic": "住民票", "outcome_class": "完了",
+        "text": "窓口の場所を案内", "agent_id": "7001"})
+    assert status == 201, body
 
     login(page, stack, "city")
     page.fill("#caller", CALLER[-6:])
@@ -219,6 +291,8 @@ def test_city_viewer_finds_a_real_recording_and_plays_it_with_seek(
     page.click("#search-button")
     page.wait_for_selector(f"#rec-{rec_id}")
     assert page.locator("#results tbody tr").count() == 1
+    page.wait_for_selector(f"#interactions tr[data-call='{items[0]['call_id']}']"
+                           ":has-text('窓口の場所を案内')")
     page.click(f"#rec-{rec_id} button.play")
     wait_js(page, "document.querySelector('#player').duration > 0")
     duration = page.evaluate("document.querySelector('#player').duration")
@@ -254,6 +328,7 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
 
     login(page, stack, "kanri")
     row = page.locator("#event-console-e2e")
+    assert "防災訓練" in row.inner_text()
     row.locator("select.status").select_option("cancelled")
     row.locator("button.save").click()
     page.wait_for_selector("#board-result:has-text('保存しました')")
