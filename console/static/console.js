@@ -359,12 +359,52 @@
         b.addEventListener("click", async () => {
           const s = await api("POST", "/api/board/events/" + encodeURIComponent(ev.id) + "/status", { status: sel.value });
           $("#board-result").textContent = s.status === 200 ? T.saved : (T.error + ": " + (s.data.message || s.status));
-          audit();
+          board(); audit();
         });
         tr.appendChild(document.createElement("td")).appendChild(b);
+        const spoken = ev.announcements || {};
+        const text = cell(tr, spoken[lang] || spoken.ja || "");
+        text.className = "announcement";
+        const edit = document.createElement("button");
+        edit.textContent = T.edit;
+        edit.className = "edit";
+        edit.addEventListener("click", () => fillEvent(ev));
+        tr.appendChild(document.createElement("td")).appendChild(edit);
         return tr;
       }));
+      const sel = $("#event-status");
+      sel.replaceChildren(...Object.entries(statuses).map(([id, label]) => {
+        const o = document.createElement("option");
+        o.value = id;
+        o.textContent = (label && typeof label === "object") ? (label[body.dataset.lang] || id) : (label || id);
+        return o;
+      }));
     }
+    const form = $("#event-form");
+    const pairs = ["title", "venue", "note", "new_venue"];
+    function fillEvent(ev) {
+      form.reset();
+      ["id", "date", "time", "status", "new_date", "new_time"].forEach((k) => { form.elements[k].value = ev[k] || ""; });
+      pairs.forEach((k) => ["ja", "en"].forEach((l) => { form.elements[k + "_" + l].value = (ev[k] || {})[l] || ""; }));
+      // the API gives aware ISO times; datetime-local wants the wall clock without a zone
+      ["publish_from", "publish_until"].forEach((k) => { form.elements[k].value = ev[k] ? ev[k].slice(0, 16) : ""; });
+    }
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const f = form.elements;
+      const ev = {};
+      ["id", "date", "time", "status", "new_date", "new_time", "publish_from", "publish_until"].forEach((k) => {
+        if (f[k].value) ev[k] = f[k].value;
+      });
+      pairs.forEach((k) => {
+        const texts = {};
+        ["ja", "en"].forEach((l) => { if (f[k + "_" + l].value) texts[l] = f[k + "_" + l].value; });
+        if (Object.keys(texts).length) ev[k] = texts;
+      });
+      const r = await api("POST", "/api/board/events", ev);
+      $("#board-result").textContent = r.status === 200 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+      board(); audit();
+    });
     async function audit() {
       const r = await api("GET", "/api/audit?limit=30");
       $("#audit tbody").replaceChildren(...(r.data.items || []).map((a) => {

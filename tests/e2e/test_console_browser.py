@@ -318,20 +318,24 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
     assert isinstance(board, dict)
     for ev in board["items"]:
         assert stack.post(f"/api/board/events/{ev['id']}/delete", {})[0] == 200
-    status, body = stack.post("/api/board/events", {
-        "id": "console-e2e", "date": now.date().isoformat(), "time": "13:00", "status": "held",
-        "title": {"ja": "防災訓練", "en": "the disaster drill"},
-        "venue": {"ja": "市役所", "en": "the city hall"},
-        "publish_from": (now - timedelta(hours=1)).isoformat(),
-        "publish_until": (now + timedelta(hours=2)).isoformat()})
-    assert status == 200, body
-
     login(page, stack, "kanri")
+    # a new event typed into the admin form, Japanese and English, with its publish window
+    form = page.locator("#event-form")
+    for name, value in (("id", "console-e2e"), ("date", now.date().isoformat()),
+                        ("time", "13:00"), ("title_ja", "防災訓練"),
+                        ("title_en", "the disaster drill"), ("venue_ja", "市役所"),
+                        ("venue_en", "the city hall"),
+                        ("publish_from", (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")),
+                        ("publish_until", (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))):
+        form.locator(f"[name={name}]").fill(value)
+    form.locator("[name=status]").select_option("held")
+    page.click("#event-save")
+    page.wait_for_selector("#event-console-e2e .announcement:has-text('防災訓練')")
     row = page.locator("#event-console-e2e")
     assert "防災訓練" in row.inner_text()
     row.locator("select.status").select_option("cancelled")
     row.locator("button.save").click()
-    page.wait_for_selector("#board-result:has-text('保存しました')")
+    page.wait_for_selector("#event-console-e2e .announcement:has-text('中止')")
     page.click("#flows-reload")
     page.wait_for_selector("#flows-result:has-text('再読込しました')")
     now_en = stack.json("/api/board/now?lang=en")
@@ -341,8 +345,9 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
     assert "has been cancelled" in str(items[0]["text"])
     audit = stack.json("/api/audit?limit=50")
     assert isinstance(audit, dict)
-    assert ("kanri", "setting", "POST /api/board/events/console-e2e/status") in {
-        (a["actor"], a["action"], a["detail"]) for a in audit["items"]}
+    done = {(a["actor"], a["action"], a["detail"]) for a in audit["items"]}
+    assert ("kanri", "setting", "POST /api/board/events") in done
+    assert ("kanri", "setting", "POST /api/board/events/console-e2e/status") in done
 
     # the after-hours menu plays the board: switch the city line to closed from the view
     page.click("#svc-city button[data-mode=closed]")
