@@ -336,8 +336,20 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
     row.locator("select.status").select_option("cancelled")
     row.locator("button.save").click()
     page.wait_for_selector("#event-console-e2e .announcement:has-text('中止')")
+    # a broken flow: the reload is refused and the error names the file and line
+    flow = stack.config / "flows" / "city.yaml"
+    good = flow.read_text(encoding="utf-8")
+    flow.write_text(good.replace("queue: city", "queue: nowhere"), encoding="utf-8")
+    try:
+        page.click("#flows-reload")
+        line = flow.read_text(encoding="utf-8").splitlines().index("    queue: nowhere") + 1
+        page.wait_for_selector(f"#flows-errors li:has-text('city.yaml:{line}:')")
+        assert "nowhere" in page.inner_text("#flows-errors")
+    finally:
+        flow.write_text(good, encoding="utf-8")
     page.click("#flows-reload")
     page.wait_for_selector("#flows-result:has-text('再読込しました')")
+    assert page.inner_text("#flows-errors") == ""
     now_en = stack.json("/api/board/now?lang=en")
     assert isinstance(now_en, dict)
     items = now_en["items"]
