@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -22,8 +23,11 @@ def test_engine_dockerfile_copies_every_package_and_runs_unprivileged() -> None:
     instr = _instructions(ROOT / "docker" / "Dockerfile")
     assert instr[0][0] == "FROM"
     copied = {rest.split()[0] for word, rest in instr if word == "COPY"}
-    for package in ("madoguchi", "ivr", "acd", "ami_bridge", "recordings", "store", "kpi",
-                    "dialplans", "config"):
+    # every package the project installs, so the image cannot drift from pyproject.toml
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in
+                pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    for package in [*packages, "dialplans", "config"]:
         assert package in copied, package
         assert (ROOT / package).is_dir()
     assert ("USER", "madoguchi") in instr

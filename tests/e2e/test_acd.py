@@ -219,8 +219,11 @@ def test_engine_restart_adopts_a_conversation_and_a_waiting_caller(
     time.sleep(8)  # the second caller is now waiting behind the busy operator
     assert stack.stop_engine() == 0
     stack.start_engine()
-    agent = stack.agents()["7001"]
-    assert agent["state"] == "on_call"
+    # /healthz turns green at the AMI login; adoption runs right after it
+    deadline = time.monotonic() + 10
+    while (agent := stack.agents()["7001"])["state"] != "on_call":
+        assert time.monotonic() < deadline, f"not adopted: {agent}"
+        time.sleep(0.2)
     assert isinstance(agent["call"], dict) and agent["call"]["call_id"] == call["call_id"]
     queues = stack.json("/api/queues")
     assert isinstance(queues, dict)
