@@ -22,6 +22,7 @@ from acd.service import Acd
 from acd.supervision import Supervision
 from acd.wiring import AcdParts
 from ami_bridge.ami import AmiClient
+from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
 from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ivr.agi_runner import IvrRunner
@@ -130,7 +131,6 @@ class Engine:
         self.bus.publish({"type": "agent", "agent": change.agent_id,
                           "event": change.event.value, "state": change.new.value,
                           "reason": change.reason, "at": change.at.isoformat()})
-        self._refresh_gauges()
 
     async def _audit(self, actor: str, action: str, call_id: str, detail: str,
                      remote: str) -> None:
@@ -160,21 +160,21 @@ class Engine:
 
     async def _on_event(self, event: Mapping[str, str]) -> None:
         name = event.get("Event")
-        if name == "Hangup":
-            uniqueid = event.get("Uniqueid", "")
-            self.acd.channel_hungup(uniqueid)
-            call = self.tracker.end(uniqueid)
-            if call is not None:
-                self._close_call(call)
-        elif name == "DeviceStateChange":
-            self.acd.device_state(event.get("Device", ""), event.get("State", ""))
+        if name in ("Hangup", "DeviceStateChange"):
+            typed = parse_event(event)  # required headers checked; incomplete ones dropped
+            if isinstance(typed, Hangup):
+                self.acd.channel_hungup(typed.uniqueid)
+                call = self.tracker.end(typed.uniqueid)
+                if call is not None:
+                    self._close_call(call)
+            elif isinstance(typed, DeviceStateChange):
+                self.acd.device_state(typed.device, typed.state)
         elif name == "AttendedTransfer" and event.get("Result") == "Success":
             self._attended_transfer(event)
         elif name == "UserEvent" and event.get("UserEvent") == "MadoBoard":
             # the hold loop starts the board (dialplans/); labels bounded to the IVR's languages
             lang = event.get("Language", "")
             self.metrics.board_played.labels(lang if lang in LANGUAGES else "other").inc()
-        self._refresh_gauges()
 
     async def _on_connected(self) -> None:
         self._connections += 1
@@ -203,7 +203,6 @@ class Engine:
                 if ended is not None:
                     self._close_call(ended)
         self.acd.resync(live, states)
-        self._refresh_gauges()
         log.info("state rebuilt: %d live channels, %d tracked calls", len(live),
                  len(self.tracker.live()))
 
@@ -242,7 +241,9 @@ class Engine:
         elif call.recording is not None:
             self.metrics.recordings_failed.inc()
 
-    def _refresh_gauges(self) -> None:
+    def refresh_gauges(self) -> None:
+        """Waiting callers and operators by state, computed when /metrics is scraped rather
+        than on every AMI event."""
         for queue, n in self.acd.waiting_counts().items():
             self.metrics.waiting.labels(queue).set(n)
         for state, n in self.acd.agent_counts().items():

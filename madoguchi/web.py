@@ -34,6 +34,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     engine.metrics.ami_connected.set(1 if engine.ami.connected else 0)
+    engine.refresh_gauges()
     body = generate_latest(engine.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
