@@ -73,9 +73,12 @@ class Closure:
     start: tuple[int, int]  # (month, day), inclusive; may wrap over the new year
     end: tuple[int, int]
     services: tuple[str, ...]  # empty: every service
+    year: int | None = None  # set for a one-off closure of some services on one date
 
     def covers(self, d: date, service: str) -> bool:
         if self.services and service not in self.services:
+            return False
+        if self.year is not None and d.year != self.year:
             return False
         md = (d.month, d.day)
         if self.start <= self.end:
@@ -234,8 +237,10 @@ def load_schedules(path: Path, services: set[str], problems: Problems) -> Schedu
                     raise ConfigError(c.at("date"), f"'date' must be YYYY-MM-DD, got {raw!r}") \
                         from exc
                 if scope:
-                    raise ConfigError(c.at("date"), "a dated closure applies to every service")
-                dated[day] = name
+                    md = (day.month, day.day)
+                    closures.append(Closure(name, md, md, scope, day.year))
+                else:
+                    dated[day] = name
             else:
                 start, end = _month_day(c, "from"), _month_day(c, "until")
                 closures.append(Closure(name, start, end, scope))
