@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,9 @@ from madoguchi.yamlconf import ConfigError, Node
 # longest two consecutive months have 62 days, and nothing below 60 is ever accepted.
 DEFAULT_RETENTION_DAYS = 62
 MIN_RETENTION_DAYS = 60
+MAX_RETENTION_DAYS = 36500
+# the retention set at run time (admin page): it outlives a restart and wins over the YAML
+RETENTION_FILE = "recordings-retention.json"
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ def load_recording_settings(node: Node) -> RecordingSettings:
         raise ConfigError(node.at("retention_days"),
                           f"'retention_days' must be at least {MIN_RETENTION_DAYS} (the "
                           f"specification keeps recordings two months), got {days}")
-    if days > 36500:
+    if days > MAX_RETENTION_DAYS:
         raise ConfigError(node.at("retention_days"), "'retention_days' is beyond 100 years")
     settings = RecordingSettings(
         retention_days=days,
@@ -48,3 +53,39 @@ def load_recording_settings(node: Node) -> RecordingSettings:
     )
     node.done()
     return settings
+
+
+def check_retention(days: int) -> None:
+    if days < MIN_RETENTION_DAYS:
+        raise ValueError(f"retention must be at least {MIN_RETENTION_DAYS} days (the "
+                         f"specification keeps recordings two months), got {days}")
+    if days > MAX_RETENTION_DAYS:
+        raise ValueError("retention is beyond 100 years")
+
+
+def saved_retention(state_dir: Path) -> int | None:
+    """The retention set at run time, or None (then madoguchi.yaml's applies)."""
+    path = state_dir / RETENTION_FILE
+    if not path.exists():
+        return None
+    try:
+        days = json.loads(path.read_text(encoding="utf-8"))["retention_days"]
+        if isinstance(days, bool) or not isinstance(days, int):
+            raise TypeError("not an integer")
+        check_retention(days)
+    except (ValueError, KeyError, TypeError) as exc:
+        # never purge with a guessed value: a damaged file stops the start, naming itself
+        raise ConfigError(None, f"{path}: unreadable retention ({exc})") from exc
+    return days
+
+
+def save_retention(state_dir: Path, days: int) -> None:
+    check_retention(days)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / RETENTION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"retention_days": days}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from store.db import Database
 from store.models import AuditEntry, CallRecord, Recording, RecordingAgent
 
 from . import audio
-from .config import RecordingSettings
+from .config import RecordingSettings, saved_retention
 from .files import (
     LEGS,
     RecordingFileError,
@@ -150,6 +150,9 @@ class RecordingService:
     @classmethod
     def for_settings(cls, db: Database, spool: Path, settings: Settings) -> RecordingService:
         r = settings.recordings
+        kept = saved_retention(settings.state_dir)
+        if kept is not None:
+            r = replace(r, retention_days=kept)
         paths = RecordingPaths(spool, settings.archive_dir,
                                r.resolve(settings.state_dir, r.cache_dir),
                                r.resolve(settings.state_dir, r.reports_dir))
