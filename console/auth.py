@@ -79,12 +79,20 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/console/viewer"): _RECORDINGS,
     ("GET", "/console/admin"): ADMIN_ONLY,
     ("POST", "/console/admin/users"): ADMIN_ONLY,
+    ("POST", "/console/admin/users/{name}"): ADMIN_ONLY,
+    ("GET", "/api/closures"): _SUPERVISORS,
+    ("POST", "/api/closures"): ADMIN_ONLY,
+    ("POST", "/api/closures/delete"): ADMIN_ONLY,
+    ("POST", "/console/admin/retention"): ADMIN_ONLY,
+    ("POST", "/console/admin/export"): ADMIN_ONLY,
+    ("POST", "/api/tts/preview"): ADMIN_ONLY,
+    ("GET", "/api/tts/{lang}/{key}"): ADMIN_ONLY,
 }
 # reachable without logging in
 PUBLIC = {("GET", "/healthz"), ("GET", "/"), ("GET", "/console/login"),
           ("POST", "/console/login"), ("GET", "/console/static")}
 # state changes under these prefixes are settings: audited whoever makes them
-SETTING_PREFIXES = ("/api/flows", "/api/schedules", "/api/board")
+SETTING_PREFIXES = ("/api/flows", "/api/schedules", "/api/board", "/api/closures")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "madoguchi_session"
 LOGIN_COOKIE = "madoguchi_login"  # CSRF token of the login form, before any session
@@ -152,6 +160,32 @@ class Users:
             session.add(ConsoleUser(name=name, role=role, password_hash=self.hasher.hash(
                 password), agent_id=agent_id, disabled=False, created_at=self.clock()))
 
+    async def change(self, name: str, role: str | None = None, agent_id: str | None = None,
+                     disabled: bool | None = None) -> tuple[ConsoleUser, ConsoleUser]:
+        """Change a user's role (with the extension) or disabled flag; (before, after)."""
+        if role is not None:
+            if role not in ROLES:
+                raise UserError(f"role must be one of {', '.join(ROLES)}")
+            if agent_id is not None and (not agent_id.isdigit() or len(agent_id) > 16):
+                raise UserError("the operator extension must be digits")
+            if role == OPERATOR and agent_id is None:
+                raise UserError("an operator needs their extension")
+        async with self.db.sessions() as session, session.begin():
+            user = await session.get(ConsoleUser, name)
+            if user is None:
+                raise UserError(f"no user {name}")
+            before = ConsoleUser(name=user.name, role=user.role, password_hash="",
+                                 agent_id=user.agent_id, disabled=user.disabled,
+                                 created_at=user.created_at)
+            if role is not None:
+                user.role, user.agent_id = role, agent_id
+            if disabled is not None:
+                user.disabled = disabled
+            after = ConsoleUser(name=user.name, role=user.role, password_hash="",
+                                agent_id=user.agent_id, disabled=user.disabled,
+                                created_at=user.created_at)
+        return before, after
+
     async def all(self) -> list[ConsoleUser]:
         async with self.db.sessions() as session:
             return list((await session.scalars(select(ConsoleUser).order_by(
@@ -206,6 +240,13 @@ class Sessions:
 
     def drop(self, sid: str) -> None:
         self._by_id.pop(sid, None)
+
+    def end_user(self, user: str) -> int:
+        """End every session of a user at once (after a role change or a disable)."""
+        ended = [sid for sid, s in self._by_id.items() if s.user == user]
+        for sid in ended:
+            del self._by_id[sid]
+        return len(ended)
 
 
 @dataclass

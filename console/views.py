@@ -3,20 +3,33 @@ server-rendered shells; their data comes from the JSON API with the same session
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import re
 import secrets
+import shutil
+import tempfile
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from ivr.errors import InvalidRequest
+from ivr.events import announcement_text, parse_event
 from ivr.handlers import IVR
+from ivr.prompts import LANGUAGES
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
 from madoguchi.errors import json_error
+from recordings.config import MIN_RETENTION_DAYS, save_retention
+from recordings.export import export
+from recordings.handlers import RECORDINGS
 from recordings.service import Actor
 
 from .auth import (
@@ -31,12 +44,23 @@ from .auth import (
     UserError,
 )
 from .directory import CsvError, Directory
+from .hours import (
+    ClosureError,
+    DatedClosure,
+    add_closure,
+    check_name,
+    remove_closure,
+    write_atomically,
+)
 from .i18n import LANG_COOKIE, lang_of, texts
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
+SCHEDULES_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("schedules_lock", asyncio.Lock)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
+TOKYO = ZoneInfo("Asia/Tokyo")  # the city's day, whatever the server's zone
+MAX_EXPORT_DAYS = 366
 
 
 def _render(request: web.Request, template: str, status: int = 200,
@@ -152,11 +176,19 @@ async def viewer(request: web.Request) -> web.StreamResponse:
 
 
 async def admin(request: web.Request, error: str | None = None,
-                status: int = 200) -> web.StreamResponse:
+                status: int = 200, section: str = "user") -> web.StreamResponse:
     users = await request.app[CONSOLE].users.all()
-    services = sorted(request.app[IVR].current.entry)
+    ivr = request.app[IVR]
+    services = sorted(ivr.current.entry)
+    today = datetime.now(TOKYO).date()
     return _render(request, "admin.html", status, users=users, roles=ROLES, error=error,
-                   services=services, modes=[m.value for m in OverrideMode])
+                   error_section=section, services=services,
+                   modes=[m.value for m in OverrideMode],
+                   retention=request.app[RECORDINGS].settings.retention_days,
+                   retention_configured=ivr.settings.recordings.retention_days,
+                   retention_min=MIN_RETENTION_DAYS,
+                   export_from=(today - timedelta(days=30)).isoformat(),
+                   export_to=today.isoformat())
 
 
 async def add_user(request: web.Request) -> web.StreamResponse:
@@ -172,6 +204,223 @@ async def add_user(request: web.Request) -> web.StreamResponse:
     await console.audit(Actor(s.user, request.remote or "unknown", s.user), "user-add",
                         f"{name} role={role}")
     raise web.HTTPSeeOther("/console/admin")
+
+
+async def change_user(request: web.Request) -> web.StreamResponse:
+    """Role change (with the extension), disable or enable; the user's sessions end at once
+    on a role change or a disable, so no page keeps rights the user no longer has."""
+    console = request.app[CONSOLE]
+    s = _session(request)
+    name = request.match_info["name"]
+    form = await request.post()
+    action = str(form.get("action", ""))
+    if name == s.user:
+        return await admin(request, "you cannot change or disable your own account", 400)
+    try:
+        if action == "role":
+            before, after = await console.users.change(
+                name, role=str(form.get("role", "")),
+                agent_id=str(form.get("agent_id", "")).strip() or None)
+        elif action in ("disable", "enable"):
+            before, after = await console.users.change(name, disabled=action == "disable")
+        else:
+            raise UserError("choose a role change, disable or enable")
+    except UserError as exc:
+        return await admin(request, str(exc), 400)
+    ended = 0
+    if after.disabled or (before.role, before.agent_id) != (after.role, after.agent_id):
+        ended = console.sessions.end_user(name)
+    if action == "role":
+        detail = (f"{name} role {before.role}->{after.role}"
+                  + (f" ext={after.agent_id}" if after.agent_id else ""))
+    else:
+        detail = name
+    await console.audit(Actor(s.user, request.remote or "unknown", s.user), f"user-{action}",
+                        f"{detail}; {ended} session(s) ended")
+    raise web.HTTPSeeOther("/console/admin")
+
+
+# ---- dated closures (holidays) in config/schedules.yaml -------------------------------------
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_length and request.content_length > 16 * 1024:
+        raise json_error(400, "too_large", "request body over 16 KiB")
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise json_error(400, "bad_json", "the body must be a JSON object")
+    return data
+
+
+def _day(raw: Any, what: str) -> date:
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise json_error(400, "invalid", f"'{what}' must be a date YYYY-MM-DD") from exc
+
+
+def _closures(request: web.Request) -> list[dict[str, Any]]:
+    sched = request.app[IVR].current.schedules
+    items = [{"date": d.isoformat(), "name": n, "services": []}
+             for d, n in sched.dated_closures.items()]
+    items += [{"date": date(c.year, *c.start).isoformat(), "name": c.name,
+               "services": list(c.services)} for c in sched.closures if c.year is not None]
+    return sorted(items, key=lambda i: (i["date"], i["services"]))
+
+
+async def list_closures(request: web.Request) -> web.Response:
+    return web.json_response({"items": _closures(request)})
+
+
+async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
+    """Write schedules.yaml atomically, reload like a flows reload; on refusal put the old
+    text back (the old flow set never stopped serving) and answer with file:line."""
+    ivr = request.app[IVR]
+    path = ivr.sources.config_dir / "schedules.yaml"
+    async with request.app[SCHEDULES_LOCK]:
+        old = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        try:
+            new = change(old, path)
+        except ClosureError as exc:
+            raise json_error(400, "invalid", str(exc)) from exc
+        await asyncio.to_thread(write_atomically, path, new)
+        result = await ivr.reload()
+        if not result.ok:
+            await asyncio.to_thread(write_atomically, path, old)
+            return web.json_response({
+                "error": "invalid_schedules", "message": "refused: schedules.yaml is "
+                "unchanged and the current hours keep serving", "errors": result.errors},
+                status=422)
+    return web.json_response({"ok": True, "version": result.version,
+                              "items": _closures(request)})
+
+
+async def add_closure_api(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    day = _day(body.get("date"), "date")
+    try:
+        name = check_name(str(body.get("name", "")))
+    except ClosureError as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    service = str(body.get("service", ""))
+    if service != "*" and service not in request.app[IVR].current.entry:
+        raise json_error(400, "invalid", "'service' must be a service id or * (every one)")
+    for item in _closures(request):
+        if item["date"] == day.isoformat() and (not item["services"] or service == "*"
+                                                or service in item["services"]):
+            raise json_error(409, "exists", f"{day.isoformat()} is already a closure "
+                             f"({item['name']})")
+    closure = DatedClosure(day, name, () if service == "*" else (service,))
+    return await _rewrite_schedules(request, lambda old, _path: add_closure(old, closure))
+
+
+async def delete_closure_api(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    day = _day(body.get("date"), "date")
+    service = str(body.get("service", ""))
+    services = sorted(request.app[IVR].current.entry)
+    if service not in services:
+        raise json_error(400, "invalid", "'service' must be a service id")
+    return await _rewrite_schedules(
+        request, lambda old, path: remove_closure(old, path, day, service, services))
+
+
+# ---- recordings: retention and the handover export --------------------------------------------
+async def set_retention(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    service = request.app[RECORDINGS]
+    raw = str(form.get("days", "")).strip()
+    try:
+        days = int(raw)
+        await asyncio.to_thread(save_retention, request.app[IVR].settings.state_dir, days)
+    except ValueError as exc:
+        message = str(exc) if raw.isdigit() else "retention days must be a whole number"
+        return await admin(request, message, 400, "retention")
+    old = service.settings.retention_days
+    service.settings = replace(service.settings, retention_days=days)
+    s = _session(request)
+    await request.app[CONSOLE].audit(Actor(s.user, request.remote or "unknown", s.user),
+                                     "setting", f"retention_days {old} -> {days}")
+    raise web.HTTPSeeOther("/console/admin")
+
+
+async def export_download(request: web.Request) -> web.StreamResponse:
+    """The same handover tar as `madoguchi export`, streamed to the admin, then removed."""
+    form = await request.post()
+    try:
+        first = date.fromisoformat(str(form.get("from", "")))
+        last = date.fromisoformat(str(form.get("to", "")))
+    except ValueError:
+        return await admin(request, "choose the first and last day (YYYY-MM-DD)", 400,
+                           "export")
+    if last < first or (last - first).days >= MAX_EXPORT_DAYS:
+        return await admin(request, f"the last day must be on or after the first, at most "
+                           f"{MAX_EXPORT_DAYS} days", 400, "export")
+    start = datetime.combine(first, time(), TOKYO)
+    end = datetime.combine(last + timedelta(days=1), time(), TOKYO)
+    service = request.app[RECORDINGS]
+    state_dir = request.app[IVR].settings.state_dir
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".export-", dir=state_dir))
+    name = f"madoguchi-export-{first.isoformat()}-{last.isoformat()}.tar"
+    try:
+        summary = await export(service, start, end, work / name)
+        s = _session(request)
+        await request.app[CONSOLE].audit(
+            Actor(s.user, request.remote or "unknown", s.user), "export",
+            f"{first.isoformat()}..{last.isoformat()}: {summary.recordings} recordings, "
+            f"{summary.bytes} bytes, manifest {summary.manifest_sha256[:16]}, "
+            f"{len(summary.problems)} problem(s)")
+        resp = web.StreamResponse(headers={
+            "Content-Type": "application/x-tar",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Manifest-SHA256": summary.manifest_sha256})
+        resp.content_length = (work / name).stat().st_size
+        await resp.prepare(request)
+        fh = await asyncio.to_thread(open, work / name, "rb")
+        try:
+            while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+                await resp.write(chunk)
+        finally:
+            fh.close()
+        await resp.write_eof()
+        return resp
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+# ---- TTS preview of an event announcement ---------------------------------------------------
+_TTS_KEY = re.compile(r"^[0-9a-f]{24}$")
+
+
+async def tts_preview(request: web.Request) -> web.Response:
+    """Render the announcement of an event as edited (not saved) with the IVR's own TTS and
+    cache; the text reaches the synthesiser as argv or a file, never through a shell."""
+    ivr = request.app[IVR]
+    body = await _json_body(request)
+    lang = body.get("lang")
+    if lang not in LANGUAGES:
+        raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")
+    statuses = ivr.current.board.statuses
+    try:
+        event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
+    except InvalidRequest as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    text = announcement_text(event, statuses[event.status], lang)
+    key = await asyncio.to_thread(ivr.tts.render, text, lang)
+    if key is None:
+        raise json_error(503, "no_tts", f"no text-to-speech for {lang} on this server")
+    return web.json_response({"lang": lang, "text": text, "audio_url": f"/api/tts/{key}"})
+
+
+async def tts_file(request: web.Request) -> web.StreamResponse:
+    lang, key = request.match_info["lang"], request.match_info["key"]
+    path = request.app[IVR].tts.root / lang / f"{key}.wav"
+    if lang not in LANGUAGES or not _TTS_KEY.match(key) or not path.is_file():
+        raise json_error(404, "not_found", "no such rendered announcement")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+                                           "Cache-Control": "no-store"})
 
 
 def _query(request: web.Request) -> str:
@@ -219,6 +468,7 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application, console: Console) -> None:
     app[CONSOLE] = console
     app[DIRECTORY] = Directory(console.db)
+    app[SCHEDULES_LOCK] = asyncio.Lock()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                          autoescape=True)
     r = app.router
@@ -232,7 +482,15 @@ def add_routes(app: web.Application, console: Console) -> None:
     r.add_get("/console/viewer", viewer)
     r.add_get("/console/admin", admin)
     r.add_post("/console/admin/users", add_user)
+    r.add_post("/console/admin/users/{name}", change_user)
     r.add_post("/console/admin/import", import_csv)
+    r.add_post("/console/admin/retention", set_retention)
+    r.add_post("/console/admin/export", export_download)
+    r.add_get("/api/closures", list_closures)
+    r.add_post("/api/closures", add_closure_api)
+    r.add_post("/api/closures/delete", delete_closure_api)
+    r.add_post("/api/tts/preview", tts_preview)
+    r.add_get("/api/tts/{lang}/{key}", tts_file)
     r.add_get("/api/directory", directory_search)
     r.add_get("/api/faq", faq_search)
     r.add_static("/console/static", HERE / "static", append_version=True)

@@ -86,8 +86,9 @@ def _user(console: Console, role: str) -> ConsoleUser:
 
 def _concrete(route: str) -> str:
     return (route.replace("{id}", "7001").replace("{service}", "city")
-            .replace("{event}", "no-such-event").replace("/console/static", "/console/static/"
-                                                          "console.css"))
+            .replace("{event}", "no-such-event").replace("{name}", "nobody")
+            .replace("{lang}/{key}", "ja/" + "0" * 24)
+            .replace("/console/static", "/console/static/console.css"))
 
 
 def _routes(client: TestClient) -> list[tuple[str, str]]:

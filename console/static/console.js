@@ -49,6 +49,16 @@
   function desk() {
     const agent = body.dataset.agent;
     let current = null;
+    function tickWait() {
+      // the caller waits until answered: the clock runs while ringing and stops on answer
+      const a = current;
+      const el = $("#call-wait");
+      if (!a || !a.call || !a.call.queued_at) { el.textContent = "—"; return; }
+      const answered = a.state === "on_call" || a.state === "wrap_up";
+      const end = answered && a.state_since ? Date.parse(a.state_since) : Date.now();
+      el.textContent = clock((end - Date.parse(a.call.queued_at)) / 1000);
+      el.dataset.live = answered ? "stopped" : "running";
+    }
     function render(a) {
       current = a;
       const st = $("#state");
@@ -60,7 +70,7 @@
       $("#call-service").textContent = a.call ? a.call.service : "—";
       $("#call-topic").textContent = a.call ? (a.call.topic || "—") : "—";
       $("#call-flow").textContent = a.call ? (a.call.flow_path || []).join(" › ") : "—";
-      $("#call-wait").textContent = a.call && a.call.queued_at ? clock(since(a.call.queued_at)) : "—";
+      tickWait();
       $("#no-call").hidden = !!a.call;
       if (a.call && $("#record-call").value !== a.call.call_id) {
         // the record form keeps the last call after it ends, so it can be written in wrap-up
@@ -133,8 +143,14 @@
         return tr;
       }));
     });
-    setInterval(() => { if (current) $("#since").textContent = clock(since(current.state_since || current.idle_since)); }, 500);
+    setInterval(() => {
+      if (current) $("#since").textContent = clock(since(current.state_since || current.idle_since));
+      tickWait();
+    }, 500);
+    // live: every change of this operator's state (a call ringing, answered, ended) reloads
+    // the desk; a slow poll covers what no state change announces (topic, IVR path)
     events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
+    setInterval(load, 5000);
     load();
   }
 
@@ -413,21 +429,94 @@
         return tr;
       }));
     }
+    const when = (iso) => new Date(iso).toLocaleString(body.dataset.lang === "ja" ? "ja-JP" : "en-GB");
     async function schedules() {
       for (const tr of document.querySelectorAll("#schedules tr[data-service]")) {
         const r = await api("GET", "/api/schedules/" + tr.dataset.service);
         const td = tr.querySelector(".sched-state");
         td.textContent = T["sched_" + r.data.state] || r.data.state || "";
         td.dataset.state = r.data.state || "";
+        const ov = r.data.override;
+        const until = tr.querySelector(".sched-until");
+        until.textContent = ov ? (T["mode_" + ov.mode] || ov.mode) + " — " + (ov.until ? when(ov.until) : T.no_expiry) : "";
+        until.dataset.until = ov && ov.until ? ov.until : "";
       }
     }
     document.querySelectorAll("#schedules button.override").forEach((b) => b.addEventListener("click", async () => {
-      const svc = b.closest("tr").dataset.service;
-      const r = await api("POST", "/api/schedules/" + svc + "/override", { mode: b.dataset.mode });
+      const tr = b.closest("tr");
+      const payload = { mode: b.dataset.mode };
+      const minutes = tr.querySelector("input.minutes").value.trim();
+      if (minutes && b.dataset.mode !== "normal") payload.minutes = Number(minutes);
+      const r = await api("POST", "/api/schedules/" + tr.dataset.service + "/override", payload);
       $("#sched-result").textContent = r.status === 200 ? "" : (T.error + ": " + (r.data.message || r.status));
       schedules(); audit();
     }));
-    flows(); schedules(); board(); audit();
+    function showClosures(items) {
+      $("#closures tbody").replaceChildren(...items.flatMap((c) => {
+        // one row per service, so each can be reopened on its own
+        const services = c.services.length ? c.services : ["*"];
+        return services.map((svc) => {
+          const tr = document.createElement("tr");
+          tr.id = "closure-" + c.date + "-" + (svc === "*" ? "all" : svc);
+          cell(tr, c.date); cell(tr, c.name); cell(tr, svc === "*" ? T.all_services : svc);
+          const b = document.createElement("button");
+          b.textContent = T.remove;
+          b.className = "remove";
+          const targets = svc === "*" ? [...document.querySelectorAll("#schedules tr[data-service]")].map((t) => t.dataset.service) : [svc];
+          b.addEventListener("click", async () => {
+            for (const service of targets) {
+              const r = await api("POST", "/api/closures/delete", { date: c.date, service });
+              if (!closureResult(r)) break;
+            }
+            closures(); schedules(); audit();
+          });
+          tr.appendChild(document.createElement("td")).appendChild(b);
+          return tr;
+        });
+      }));
+    }
+    function closureResult(r) {
+      $("#closure-result").textContent = r.status === 200 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+      $("#closure-errors").replaceChildren(...(r.data.errors || []).map((err) => {
+        const li = document.createElement("li"); li.textContent = err; return li;
+      }));
+      return r.status === 200;
+    }
+    async function closures() {
+      const r = await api("GET", "/api/closures");
+      showClosures(r.data.items || []);
+    }
+    $("#closure-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const f = e.target.elements;
+      const r = await api("POST", "/api/closures", { date: f.date.value, name: f.name.value, service: f.service.value });
+      if (closureResult(r)) { showClosures(r.data.items || []); e.target.reset(); }
+      schedules(); flows(); audit();
+    });
+    // hear the announcement of the event as it stands in the form, before saving it
+    function formEvent() {
+      const f = form.elements;
+      const ev = { id: f.id.value || "preview" };
+      ["date", "time", "status", "new_date", "new_time"].forEach((k) => { if (f[k].value) ev[k] = f[k].value; });
+      pairs.forEach((k) => {
+        const texts = {};
+        ["ja", "en"].forEach((l) => { if (f[k + "_" + l].value) texts[l] = f[k + "_" + l].value; });
+        if (Object.keys(texts).length) ev[k] = texts;
+      });
+      return ev;
+    }
+    document.querySelectorAll("#event-form button.preview").forEach((b) => b.addEventListener("click", async () => {
+      const r = await api("POST", "/api/tts/preview", { lang: b.dataset.lang, event: formEvent() });
+      const player = $("#preview-player");
+      if (r.status !== 200) {
+        $("#preview-text").textContent = T.error + ": " + (r.data.message || r.status);
+        return;
+      }
+      $("#preview-text").textContent = r.data.text;
+      player.src = r.data.audio_url;
+      player.play().catch(() => {});  // a browser may refuse autoplay: the controls remain
+    }));
+    flows(); schedules(); closures(); board(); audit();
   }
 
   const pages = { desk, wallboard, viewer, admin };

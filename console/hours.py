@@ -1,0 +1,105 @@
+"""Dated city closures written into config/schedules.yaml from the admin page.
+
+The file stays the one source of truth (comments and layout kept): an added closure is one
+flow-style line at the end of `closures:`, a removed one loses its line (or just the
+service). The caller writes the new text atomically and reloads it through the flow-set
+validation, putting the old text back when the reload refuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from madoguchi.yamlconf import ConfigError, load_yaml
+
+_KEY = re.compile(r"^closures\s*:\s*(#.*)?$")
+_TOP = re.compile(r"^[^\s#-]")
+
+
+class ClosureError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DatedClosure:
+    day: date
+    name: str
+    services: tuple[str, ...]  # empty: every service
+
+    def line(self, indent: str) -> str:
+        # JSON strings are YAML flow scalars: quotes and any script are kept as typed
+        name = json.dumps(self.name, ensure_ascii=False)
+        scope = f", services: [{', '.join(self.services)}]" if self.services else ""
+        return f'{indent}- {{name: {name}, date: "{self.day.isoformat()}"{scope}}}'
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 0 < len(name) <= 40 or any(ord(c) < 32 for c in name):
+        raise ClosureError("the closure's name must be 1-40 characters on one line")
+    return name
+
+
+def add_closure(text: str, closure: DatedClosure) -> str:
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _KEY.match(line)), None)
+    if start is None:
+        return text.rstrip("\n") + "\nclosures:\n" + closure.line("  ") + "\n"
+    last, indent = start, "  "
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if _TOP.match(line):
+            break
+        stripped = line.lstrip()
+        if stripped and not stripped.startswith("#"):
+            if last == start:
+                indent = line[:len(line) - len(stripped)]
+            last = i
+    lines.insert(last + 1, closure.line(indent))
+    return "\n".join(lines) + "\n"
+
+
+def remove_closure(text: str, path: Path, day: date, service: str,
+                   services: list[str]) -> str:
+    """Close `service` no longer on `day`; other services of the same entry stay closed."""
+    try:
+        data = load_yaml(path)
+    except ConfigError as exc:
+        raise ClosureError(str(exc)) from exc
+    items = data.get("closures") if isinstance(data, dict) else None
+    lines = text.splitlines()
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or "date" not in item:
+            continue
+        if str(item["date"]) != day.isoformat():
+            continue
+        scope = [str(s) for s in item.get("services") or []] or list(services)
+        if service not in scope:
+            continue
+        where = getattr(item, "location", None)
+        n = where.line - 1 if where is not None else -1
+        line = lines[n] if 0 <= n < len(lines) else ""
+        if not line.lstrip().startswith("- {") or not line.rstrip().endswith("}"):
+            raise ClosureError(f"{where}: this closure spans several lines; edit the file")
+        kept = tuple(s for s in scope if s != service)
+        indent = line[:len(line) - len(line.lstrip())]
+        if kept:
+            lines[n] = DatedClosure(day, str(item.get("name", "")), kept).line(indent)
+        else:
+            del lines[n]
+        return "\n".join(lines) + "\n"
+    raise ClosureError(f"no dated closure of {service} on {day.isoformat()}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
