@@ -17,7 +17,7 @@ from pathlib import Path
 
 from madoguchi.yamlconf import ConfigError, load_yaml
 
-_KEY = re.compile(r"^closures\s*:\s*(#.*)?$")
+_KEY = re.compile(r"^closures\s*:\s*(?P<value>[^#]*?)\s*(#.*)?$")
 _TOP = re.compile(r"^[^\s#-]")
 
 
@@ -50,6 +50,14 @@ def add_closure(text: str, closure: DatedClosure) -> str:
     start = next((i for i, line in enumerate(lines) if _KEY.match(line)), None)
     if start is None:
         return text.rstrip("\n") + "\nclosures:\n" + closure.line("  ") + "\n"
+    match = _KEY.match(lines[start])
+    assert match is not None
+    if match["value"] == "[]":
+        lines[start:start + 1] = ["closures:", closure.line("  ")]
+        return "\n".join(lines) + "\n"
+    if match["value"]:
+        raise ClosureError(f"schedules.yaml:{start + 1}: 'closures' is written on one line; "
+                           "write it as a list of lines to edit it here")
     last, indent = start, "  "
     for i in range(start + 1, len(lines)):
         line = lines[i]
@@ -92,8 +100,23 @@ def remove_closure(text: str, path: Path, day: date, service: str,
             lines[n] = DatedClosure(day, str(item.get("name", "")), kept).line(indent)
         else:
             del lines[n]
+            _empty_to_flow(lines)
         return "\n".join(lines) + "\n"
     raise ClosureError(f"no dated closure of {service} on {day.isoformat()}")
+
+
+def _empty_to_flow(lines: list[str]) -> None:
+    """`closures:` with no item left would be null, which the loader refuses: write []."""
+    start = next((i for i, line in enumerate(lines) if _KEY.match(line)), None)
+    if start is None:
+        return
+    for line in lines[start + 1:]:
+        if _TOP.match(line):
+            break
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return
+    lines[start] = "closures: []"
 
 
 def write_atomically(path: Path, text: str) -> None:

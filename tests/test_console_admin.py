@@ -119,6 +119,18 @@ def test_closure_lines_are_added_and_removed_keeping_the_rest(tmp_path: Path) ->
     assert remove_closure(added, path, date(2027, 5, 6), "water", ["city", "water"]) == text
     with pytest.raises(ClosureError, match="no dated closure of city"):
         remove_closure(added, path, date(2027, 5, 6), "city", ["city", "water"])
+    # an empty inline list becomes a block; a filled inline list is left to a person
+    assert add_closure("closures: []\nsupervisors: []\n", DatedClosure(
+        date(2027, 5, 8), "y", ())) == ('closures:\n  - {name: "y", date: "2027-05-08"}\n'
+                                        'supervisors: []\n')
+    path.write_text("closures: []\nsupervisors: []\n", encoding="utf-8")
+    once = add_closure(path.read_text(encoding="utf-8"), DatedClosure(date(2027, 5, 8), "y", ()))
+    path.write_text(once, encoding="utf-8")
+    assert remove_closure(once, path, date(2027, 5, 8), "city", ["city"]) == \
+        "closures: []\nsupervisors: []\n"
+    with pytest.raises(ClosureError, match=r"schedules.yaml:1: 'closures' is written on one"):
+        add_closure("closures: [{name: a, date: 2027-01-01}]\n",
+                    DatedClosure(date(2027, 5, 8), "y", ()))
     # a closure of every service loses one service: the others stay closed
     everyone = add_closure("timezone: Asia/Tokyo\n", DatedClosure(date(2027, 5, 7), "x", ()))
     path.write_text(everyone, encoding="utf-8")

@@ -513,6 +513,7 @@
         return;
       }
       $("#preview-text").textContent = r.data.text;
+      player.hidden = false;
       player.src = r.data.audio_url;
       player.play().catch(() => {});  // a browser may refuse autoplay: the controls remain
     }));
