@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -376,3 +377,126 @@ def test_event_status_edited_in_admin_is_heard_on_a_real_call(
         stack.post("/api/board/events/console-e2e/delete", {})
     files = [f for f, _ in played]
     assert str(items[0]["sound"]) in files, played
+
+
+def test_admin_changes_a_role_and_disables_a_user_whose_session_ends_at_once(
+        stack: Stack, users: dict[str, str], browser: Browser, page: Page) -> None:
+    login(page, stack, "kanri")
+    form = page.locator("#add-user")
+    form.locator("[name=name]").fill("haken")
+    form.locator("[name=role]").select_option("supervisor")
+    form.locator("[name=password]").fill(PASSWORD)
+    form.locator("button").click()
+    page.wait_for_selector("#user-haken[data-role=supervisor]")
+    other = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
+    try:
+        theirs = other.new_page()
+
+        def their_login(expect: str) -> None:
+            theirs.goto(stack.http + "/console/login")
+            theirs.fill("#name", "haken")
+            theirs.fill("#password", PASSWORD)
+            theirs.click("#submit")
+            theirs.wait_for_url(stack.http + expect)
+
+        their_login("/console/wallboard")
+        # the admin makes them a city viewer: their open session ends with the change
+        row = page.locator("#user-haken")
+        row.locator("select[name=role]").select_option("city_viewer")
+        row.locator("button.change-role").click()
+        page.wait_for_selector("#user-haken[data-role=city_viewer]")
+        theirs.goto(stack.http + "/console/wallboard")
+        assert theirs.url.startswith(stack.http + "/console/login")
+        their_login("/console/viewer")
+        page.locator("#user-haken button.disable").click()
+        page.wait_for_selector("#user-haken[data-disabled=yes]")
+        shot(page, "admin-users")
+        theirs.goto(stack.http + "/console/viewer")
+        assert theirs.url.startswith(stack.http + "/console/login")
+        theirs.fill("#name", "haken")
+        theirs.fill("#password", PASSWORD)
+        theirs.click("#submit")
+        assert "違います" in theirs.inner_text("#error")  # disabled: no login
+    finally:
+        other.close()
+    audit = stack.json("/api/audit?limit=50")
+    assert isinstance(audit, dict)
+    done = {(a["actor"], a["action"], a["detail"]) for a in audit["items"]}
+    assert ("kanri", "user-role",
+            "haken role supervisor->city_viewer; 1 session(s) ended") in done
+    assert ("kanri", "user-disable", "haken; 1 session(s) ended") in done
+
+
+def test_admin_switches_hours_with_expiry_and_adds_a_dated_closure(
+        stack: Stack, users: dict[str, str], page: Page) -> None:
+    login(page, stack, "kanri")
+    row = page.locator("#svc-water")
+    row.locator("input.minutes").fill("30")
+    row.locator("button[data-mode=forward]").click()
+    page.wait_for_selector("#svc-water .sched-state[data-state=forward]")
+    until = page.get_attribute("#svc-water .sched-until", "data-until")
+    assert until
+    left = datetime.fromisoformat(until) - datetime.now(TOKYO)
+    assert timedelta(minutes=28) < left <= timedelta(minutes=30), left
+    schedules = stack.config / "schedules.yaml"
+    before = schedules.read_text(encoding="utf-8")
+    day = (datetime.now(TOKYO).date() + timedelta(days=400)).isoformat()
+    try:
+        form = page.locator("#closure-form")
+        form.locator("[name=date]").fill(day)
+        form.locator("[name=name]").fill("庁舎点検")
+        form.locator("[name=service]").select_option("water")
+        page.click("#closure-add")
+        page.wait_for_selector(f"#closure-{day}-water:has-text('庁舎点検')")
+        assert "庁舎点検" in schedules.read_text(encoding="utf-8")
+        shot(page, "admin-hours")
+        # the same day again is refused with the reason, and nothing is written twice
+        form.locator("[name=date]").fill(day)
+        form.locator("[name=name]").fill("二重")
+        form.locator("[name=service]").select_option("water")
+        page.click("#closure-add")
+        page.wait_for_selector("#closure-result:has-text('already a closure')")
+        assert "二重" not in schedules.read_text(encoding="utf-8")
+        page.locator(f"#closure-{day}-water button.remove").click()
+        page.wait_for_selector(f"#closure-{day}-water", state="detached")
+        assert schedules.read_text(encoding="utf-8") == before
+        row.locator("button[data-mode=normal]").click()
+        page.wait_for_selector("#svc-water .sched-state:not([data-state=forward])")
+    finally:
+        stack.post("/api/schedules/water/override", {"mode": "normal"})
+        if schedules.read_text(encoding="utf-8") != before:
+            schedules.write_text(before, encoding="utf-8")
+            stack.post("/api/flows/reload", {})
+
+
+def test_admin_previews_an_announcement_and_downloads_the_export(
+        stack: Stack, users: dict[str, str], page: Page) -> None:
+    login(page, stack, "kanri")
+    form = page.locator("#event-form")
+    for name, value in (("date", "2030-05-01"), ("time", "10:00"), ("title_ja", "花火大会"),
+                        ("title_en", "the fireworks"), ("venue_ja", "河川敷"),
+                        ("venue_en", "the riverside")):
+        form.locator(f"[name={name}]").fill(value)
+    form.locator("[name=status]").select_option("held")
+    page.click("#preview-en")
+    page.wait_for_selector("#preview-text:has-text('the fireworks')")
+    wait_js(page, "document.querySelector('#preview-player').duration > 0", timeout=30)
+    page.click("#preview-ja")
+    page.wait_for_selector("#preview-text:has-text('花火大会')")
+    wait_js(page, "document.querySelector('#preview-player').duration > 0", timeout=30)
+    board = stack.json("/api/board")
+    assert isinstance(board, dict) and "preview" not in [e["id"] for e in board["items"]]
+    today = datetime.now(TOKYO).date().isoformat()
+    export = page.locator("#export-form")
+    export.locator("[name=from]").fill(today)
+    export.locator("[name=to]").fill(today)
+    with page.expect_download() as info:
+        page.click("#export-submit")
+    target = stack.state / "console-export.tar"
+    info.value.save_as(target)
+    with tarfile.open(target) as tar:
+        names = tar.getnames()
+    assert "manifest.json" in names and "SHA256SUMS" in names
+    audit = stack.json("/api/audit?limit=20")
+    assert isinstance(audit, dict)
+    assert any(a["actor"] == "kanri" and a["action"] == "export" for a in audit["items"])
