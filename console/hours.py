@@ -40,7 +40,7 @@ class DatedClosure:
 
 def check_name(name: str) -> str:
     name = name.strip()
-    if not 0 < len(name) <= 40 or any(ord(c) < 32 for c in name):
+    if not 0 < len(name) <= 40 or not name.isprintable():
         raise ClosureError("the closure's name must be 1-40 characters on one line")
     return name
 

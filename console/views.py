@@ -285,7 +285,11 @@ async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
         except ClosureError as exc:
             raise json_error(400, "invalid", str(exc)) from exc
         await asyncio.to_thread(write_atomically, path, new)
-        result = await ivr.reload()
+        try:
+            result = await ivr.reload()
+        except BaseException:
+            await asyncio.to_thread(write_atomically, path, old)
+            raise
         if not result.ok:
             await asyncio.to_thread(write_atomically, path, old)
             return web.json_response({
@@ -333,10 +337,12 @@ async def set_retention(request: web.Request) -> web.StreamResponse:
     raw = str(form.get("days", "")).strip()
     try:
         days = int(raw)
+    except ValueError:
+        return await admin(request, "retention days must be a whole number", 400, "retention")
+    try:
         await asyncio.to_thread(save_retention, request.app[IVR].settings.state_dir, days)
     except ValueError as exc:
-        message = str(exc) if raw.isdigit() else "retention days must be a whole number"
-        return await admin(request, message, 400, "retention")
+        return await admin(request, str(exc), 400, "retention")
     old = service.settings.retention_days
     service.settings = replace(service.settings, retention_days=days)
     s = _session(request)

@@ -158,6 +158,7 @@ async def test_dated_closure_added_and_removed_through_the_reload(app_client: Ap
     assert resp.status == 409
     for bad in ({"date": "2030-13-01", "name": "x", "service": "water"},
                 {"date": "2030-04-03", "name": "", "service": "water"},
+                {"date": "2030-04-03", "name": "a\u2028b", "service": "water"},
                 {"date": "2030-04-03", "name": "x", "service": "nowhere"}):
         resp = await client.post("/api/closures", headers=headers, json=bad)
         assert resp.status == 400, bad
@@ -194,7 +195,7 @@ async def test_retention_is_changed_persisted_and_never_below_60(app_client: App
     s, headers = _admin(console)
     cookie = {"Cookie": headers["Cookie"]}
     state = engine.ivr_state.settings.state_dir
-    for bad, reason in (("59", "at least 60"), ("abc", "whole number")):
+    for bad, reason in (("59", "at least 60"), ("-5", "at least 60"), ("abc", "whole number")):
         resp = await client.post("/console/admin/retention", headers=cookie,
                                  data={"csrf": s.csrf, "days": bad})
         assert resp.status == 400 and reason in await resp.text()

@@ -123,6 +123,10 @@ async def test_role_matrix_every_route_for_every_role(
     routes = _routes(client)
     # the matrix covers every route the app serves, the console's and the APIs'
     assert ("GET", "/api/recordings") in routes and ("POST", "/console/admin/users") in routes
+    assert {("POST", "/console/admin/users/{name}"), ("POST", "/api/closures"),
+            ("POST", "/api/closures/delete"), ("POST", "/console/admin/retention"),
+            ("POST", "/console/admin/export"), ("POST", "/api/tts/preview"),
+            ("GET", "/api/tts/{lang}/{key}")} <= set(routes)
     assert len(routes) >= 30
     # the matrix is about roles; operators' ownership of a call has its own test below
     console.call_owner = lambda _call_id: "7001"

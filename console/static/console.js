@@ -148,9 +148,9 @@
       tickWait();
     }, 500);
     // live: every change of this operator's state (a call ringing, answered, ended) reloads
-    // the desk; a slow poll covers what no state change announces (topic, IVR path)
+    // the desk; a slow poll covers a missed event while the socket reconnects
     events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
-    setInterval(load, 5000);
+    setInterval(load, 15000);
     load();
   }
 
