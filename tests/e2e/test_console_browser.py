@@ -7,6 +7,7 @@ Screenshots of each view go to docs/screenshots/ (referenced by the README)."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -174,6 +175,7 @@ def test_operator_desk_shows_the_call_and_writes_its_record(
     stack.set_ready("7001")
     login(page, stack, "op1")
     page.wait_for_selector("#state[data-state=available]")
+    page.wait_for_selector("#ws-state.live")  # the desk follows the live events too
     page.select_option("#reason", "break")
     page.click("button[data-action=away]")
     page.wait_for_selector("#state[data-state=away]")
@@ -193,6 +195,12 @@ def test_operator_desk_shows_the_call_and_writes_its_record(
         page.wait_for_selector("#state[data-state=on_call]")
         assert "choose-language" in page.inner_text("#call-flow")
         assert page.inner_text("#call-service") == "city"
+        # the caller's wait stopped at the answer and stays put while the call goes on
+        page.wait_for_selector("#call-wait[data-live=stopped]")
+        waited = page.inner_text("#call-wait")
+        assert re.fullmatch(r"\d+:\d\d", waited), waited
+        time.sleep(1.2)
+        assert page.inner_text("#call-wait") == waited
         shot(page, "desk")
     finally:
         thread.join(timeout=60)
