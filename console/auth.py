@@ -8,12 +8,14 @@ accident. Cookie sessions also need the CSRF token on every state-changing reque
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -220,6 +222,8 @@ class Sessions:
         self.idle = idle
         self.clock = clock
         self._by_id: dict[str, Session] = {}
+        # open WebSockets per session: they end with it, not only at the next request
+        self._sockets: dict[str, set[asyncio.Task[Any]]] = {}
 
     def create(self, user: ConsoleUser) -> Session:
         s = Session(secrets.token_urlsafe(32), user.name, user.role, user.agent_id,
@@ -233,20 +237,32 @@ class Sessions:
             return None
         now = self.clock()
         if now - s.last_seen > self.idle:
-            del self._by_id[sid]
+            self.drop(sid)
             return None
         s.last_seen = now
         return s
 
     def drop(self, sid: str) -> None:
         self._by_id.pop(sid, None)
+        for task in self._sockets.pop(sid, set()):
+            task.cancel()
 
     def end_user(self, user: str) -> int:
         """End every session of a user at once (after a role change or a disable)."""
         ended = [sid for sid, s in self._by_id.items() if s.user == user]
         for sid in ended:
-            del self._by_id[sid]
+            self.drop(sid)
         return len(ended)
+
+    def hold(self, sid: str, task: asyncio.Task[Any]) -> None:
+        self._sockets.setdefault(sid, set()).add(task)
+
+    def release(self, sid: str, task: asyncio.Task[Any]) -> None:
+        tasks = self._sockets.get(sid)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._sockets[sid]
 
 
 @dataclass
@@ -348,6 +364,15 @@ class Console:
             origin = request.headers.get("Origin")
             if origin is not None and origin != f"{request.scheme}://{request.host}":
                 raise json_error(403, "forbidden", "cross-origin WebSocket refused")
+            # the socket lives as long as its session: logout, a role change or a disable
+            # cancels it and the browser sees the connection close
+            task = asyncio.current_task()
+            if task is not None:
+                self.sessions.hold(s.id, task)
+                try:
+                    return await self._run(request, handler, method, route)
+                finally:
+                    self.sessions.release(s.id, task)
         return await self._run(request, handler, method, route)
 
     async def _run(self, request: web.Request, handler: Handler, method: str,

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 from test_console_auth import PASSWORD, _login, _user, app_client
 
@@ -58,10 +59,15 @@ async def test_role_change_and_disable_end_the_users_sessions_at_once(app_client
     assert resp.status == 400 and "extension" in await resp.text()
     assert (await client.get("/api/kpi", headers=sv_cookie)).status == 200
 
+    ws = await client.ws_connect("/api/events", headers=sv_cookie)
     resp = await client.post("/console/admin/users/sv", headers={"Cookie": headers["Cookie"]},
                              data={"csrf": s.csrf, "action": "role", "role": "city_viewer"},
                              allow_redirects=False)
     assert resp.status == 303
+    # the wallboard's open socket ends with the session, not at its next request
+    msg = await asyncio.wait_for(ws.receive(), 5)
+    assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR), msg
+    await ws.close()
     # the old session is gone: no page keeps the supervisor's rights
     assert (await client.get("/api/kpi", headers=sv_cookie)).status == 401
     users = {u.name: u for u in await console.users.all()}
