@@ -87,6 +87,8 @@ enabled = yes
 bindaddr = {a.ami_host}
 port = {a.ami_port}
 displayconnects = no
+; Timestamp on every event: latency measured from the PBX's own clock (bench/load.py)
+timestampevents = yes
 
 [{a.ami_username}]
 secret = {secrets.ami_secret}
