@@ -36,7 +36,7 @@ import codecs
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeAlias
 
 from panoramisk.actions import Action
@@ -365,6 +365,7 @@ class AmiClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         events: str = "on",
+        only_events: Sequence[str] = (),
     ) -> None:
         for name, value in (
             ("ping_interval", ping_interval),
@@ -386,6 +387,7 @@ class AmiClient:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._events_mode = events
+        self._only_events = tuple(only_events)
 
         self._subscribers: list[EventHandler] = []
         self._connected_handlers: list[LinkHandler] = []
@@ -675,12 +677,28 @@ class AmiClient:
                 raise AmiAuthError(
                     f"login as {self._username!r} rejected: {_header(reply, 'message') or '?'}"
                 )
+            await self._filter_events(session)
         except BaseException as exc:
             reason = _describe(exc) if isinstance(exc, AmiError) else "login interrupted"
             session.drop(reason)
             await session.wait_closed()
             raise
         return session
+
+    async def _filter_events(self, session: _Session) -> None:
+        """Ask Asterisk for only the events we handle, on this session alone: a busy PBX
+        sends hundreds per call (dialplan steps, variables, RTCP), and decoding them is
+        most of what a client would spend. Replies to list actions are not events and
+        always arrive. An Asterisk without name filters (before 20.6) sends everything."""
+        for name in self._only_events:
+            reply = (await session.request(
+                {"Action": "Filter", "Operation": "Add",
+                 "MatchCriteria": f"action(include),name({name})", "Filter": ""},
+                as_list=False, deadline=self._action_timeout))[-1]
+            if not _is_ok(reply):
+                log.warning("AMI event filter refused (%s): receiving every event",
+                            _header(reply, "message") or "?")
+                return
 
     async def _serve(self, session: _Session) -> None:
         """Run one logged-in session until it is lost, then clean it up."""

@@ -551,3 +551,30 @@ async def test_close_from_a_handler(server: AmiTestServer, make_client: ClientFa
     assert not client.connected
     await eventually(lambda: not server.connections[0].open)
 
+
+
+# -- event filter ---------------------------------------------------------------------
+
+
+async def test_only_events_installs_a_name_filter_on_every_session(
+    server: AmiTestServer, make_client: ClientFactory
+) -> None:
+    server.replies["filter"] = {"Response": "Success"}
+    client = await connected_client(make_client, only_events=("Hangup", "OriginateResponse"))
+    criteria = [a.headers["MatchCriteria"] for a in server.actions("Filter")]
+    assert criteria == ["action(include),name(Hangup)", "action(include),name(OriginateResponse)"]
+    assert all(a.headers["Operation"] == "Add" for a in server.actions("Filter"))
+    # a new session starts unfiltered on Asterisk's side: the filter is sent again
+    server.drop()
+    await eventually(lambda: client.reconnects == 1 and client.connected, within=2.0)
+    assert len(server.actions("Filter")) == 4
+
+
+async def test_a_refused_filter_leaves_the_session_receiving_everything(
+    server: AmiTestServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the scripted server answers unknown actions with an error, as an old Asterisk would
+    client = await connected_client(make_client, only_events=("Hangup", "UserEvent"))
+    assert len(server.actions("Filter")) == 1  # gave up at the first refusal
+    assert "receiving every event" in caplog.text
+    assert (await client.send(PING))["Ping"] == "Pong"
