@@ -132,6 +132,10 @@ class Acd:
             call.queued_at = self.tracker.clock()
         self.waiting.add(call)
         queue = self._queue(call)
+        waited = (self.tracker.clock() - call.queued_at).total_seconds()
+        self._timer(("overflow", call.id), max(0.0, queue.max_wait - waited),
+                    lambda: self._overflow(call))
+        self.dispatch()  # first: an operator's ring does not wait for the variables below
         # facts a restarted engine needs, and the hold loop's announcement interval
         self._spawn(self._setvars(call.channel, {
             "MADO_CALL_ID": call.id, "MADO_OFFERED": f"{call.offered_at.timestamp():.3f}",
@@ -139,10 +143,6 @@ class Acd:
                 call.priority), "MADO_LANGUAGE": call.language or "",
             "MADO_PATH": ",".join(call.flow_path), "MADO_TOPIC": call.topic or "",
             "MADO_ANNOUNCE_EVERY": str(queue.announce_every)}))
-        waited = (self.tracker.clock() - call.queued_at).total_seconds()
-        self._timer(("overflow", call.id), max(0.0, queue.max_wait - waited),
-                    lambda: self._overflow(call))
-        self.dispatch()
 
     def caller_gone(self, call: Call) -> None:
         """The caller hung up: forget them wherever they were and stop ringing for them."""

@@ -89,9 +89,13 @@ class IvrRunner:
                     call.queue = instruction.queue
                     call.topic = instruction.topic
                     call.priority = instruction.priority
-                    await self._hold_variables(session, interp.language)
+                    # the dialplan's route first (a failure now fails open, with nothing
+                    # queued), then the ACD rings an operator at once; the hold loop's
+                    # variables are set while the phone rings
                     await self._finish(session, "queue")
-                    break
+                    await self.on_enqueue(call)
+                    await self._hold_variables(session, interp.language)
+                    return
                 if isinstance(instruction, TransferTo):
                     await session.set_variable("MADO_TRANSFER_DIAL", instruction.dial)
                     await self._finish(session, "transfer")
@@ -109,8 +113,6 @@ class IvrRunner:
         except AgiError as exc:
             # IVR_DONE stays unset: the dialplan fails this call open to app_queue
             log.error("call %s: IVR failed at %s: %s", call.id, interp.path[-1:], exc)
-            return
-        await self.on_enqueue(call)
 
     async def _finish(self, session: AgiSession, dest: str) -> None:
         await session.set_variable("MADO_DEST", dest)
