@@ -253,6 +253,10 @@ def load_schedules(path: Path, services: set[str], problems: Problems) -> Schedu
     except ConfigError as exc:
         problems.add(exc)
         supervisors = ()
+    # this year's and next year's national holidays built now, not on the first call
+    this_year = datetime.now(tz).year
+    for year in (this_year, this_year + 1):
+        _japan(year)
     return Schedules(tz, hours, tuple(closures), dated, codes, supervisors)
 
 
