@@ -136,6 +136,21 @@ def add_app_queue_route(etc: Path) -> None:
     path.write_text(text + APP_QUEUE_DIALPLAN.format(recordings=m.group(1)), encoding="utf-8")
 
 
+PCAP_MS = 4720  # /usr/share/sip-tester/g711a.pcap: 236 packets of 20 ms
+
+
+def talk_block(load: Load) -> str:
+    """The operator's side of the conversation: the recording back to back for talk_ms."""
+    if not load.audio:
+        return f'  <pause milliseconds="{load.talk_ms}"/>'
+    lines, left = [], load.talk_ms
+    while left > 0:
+        lines += ['  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>'
+                  '</action></nop>', f'  <pause milliseconds="{min(left, PCAP_MS)}"/>']
+        left -= PCAP_MS
+    return "\n".join(lines)
+
+
 def _madoguchi(config: Path, state: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "madoguchi.cli", "--config", str(config), "--state",
             str(state), *args]
@@ -319,7 +334,7 @@ class Bench:
     def scenario(self, name: str, load: Load) -> Path:
         text = (HERE / "sipp" / f"{name}.xml").read_text(encoding="utf-8")
         for key, value in (("@RING_MS@", load.ring_ms), ("@TALK_MS@", load.talk_ms),
-                           ("@DTMF_MS@", load.dtmf_ms)):
+                           ("@DTMF_MS@", load.dtmf_ms), ("@TALK@", talk_block(load))):
             text = text.replace(key, str(value))
         if not load.audio:
             text = "\n".join(line for line in text.splitlines() if "g711a.pcap" not in line)
