@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ami_bridge.calls import Call
 from store.db import Database
@@ -199,15 +200,19 @@ class RecordingService:
                     self.counters.failed += 1
                     log.error("call %s: recording not archived (reconciler will retry): %s",
                               call.id, exc)
-        row = call_row(call)
-        rec: Recording | None = None
-        async with self.db.sessions() as session, session.begin():
+
+        async def insert(session: AsyncSession) -> Recording | None:
+            row = call_row(call)
             session.add(row)
-            if info is not None and call.recording is not None:
-                rec = recording_row(row, call.recording, info, channels=2)
-                session.add(rec)
-                await session.flush()
-                self._add_agents(session.add, rec, operators_of(call, self.known_agents))
+            if info is None or call.recording is None:
+                return None
+            rec = recording_row(row, call.recording, info, channels=2)
+            session.add(rec)
+            await session.flush()
+            self._add_agents(session.add, rec, operators_of(call, self.known_agents))
+            return rec
+
+        rec = await self.db.write(insert, f"call {call.id}")
         if rec is not None:
             for leg in legs:
                 await asyncio.to_thread(leg.unlink, missing_ok=True)

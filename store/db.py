@@ -2,20 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from .models import Base
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# SQLite lets one writer in at a time; the others wait up to BUSY_TIMEOUT_S, then fail with
+# "database is locked". When the engine is saturated a transaction can hold the lock longer
+# than that (bench/load.py, 60 calls/s): writes that must not be lost go through write().
+BUSY_TIMEOUT_S = 30
+WRITE_ATTEMPTS = 8
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url)
-        if url.startswith("sqlite"):
+        sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_S} if sqlite else {})
+        if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]], what: str) -> T:
+        """Run work in one transaction, again (after a pause) if the database was busy."""
+        delay = 0.1
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self.sessions() as session, session.begin():
+                    return await work(session)
+            except OperationalError as exc:
+                if not _busy(exc) or attempt == WRITE_ATTEMPTS:
+                    raise
+                log.warning("database busy writing %s (attempt %d): retrying in %.1f s",
+                            what, attempt, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
@@ -40,3 +77,8 @@ def _sqlite_pragmas(dbapi_conn: object, _record: ConnectionPoolEntry) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _busy(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message

@@ -1,0 +1,71 @@
+"""Writes that must not be lost wait out a busy SQLite database (a real file, a real lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import store.db
+from store.db import Database
+from store.models import AgentStateChange
+
+
+def _change() -> AgentStateChange:
+    return AgentStateChange(agent_id="7001", event="login", old_state="logged_out",
+                            new_state="available", reason=None, at=datetime.now(UTC))
+
+
+async def _add(session: AsyncSession) -> None:
+    session.add(_change())
+
+
+def _hold_write_lock(path: Path, seconds: float, locked: threading.Event) -> None:
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    locked.set()
+    threading.Event().wait(seconds)
+    other.execute("ROLLBACK")
+    other.close()
+
+
+@pytest.fixture
+async def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    monkeypatch.setattr(store.db, "BUSY_TIMEOUT_S", 0.05)  # SQLite gives up at once
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await database.create_schema()
+    return database
+
+
+async def test_a_write_waits_out_another_writer_and_lands(db: Database, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    locked = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "m.db", 0.5, locked))
+    holder.start()
+    await asyncio.to_thread(locked.wait)
+    await db.write(_add, "a state change")
+    holder.join()
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(AgentStateChange)) == 1
+    assert "database busy writing a state change" in caplog.text
+    await db.close()
+
+
+async def test_other_errors_are_not_retried(db: Database, caplog: pytest.LogCaptureFixture
+                                            ) -> None:
+    async def bad(session: AsyncSession) -> None:
+        await session.execute(select(func.count()).select_from(AgentStateChange).where(
+            AgentStateChange.agent_id == func.no_such_function()))
+
+    with pytest.raises(OperationalError):
+        await db.write(bad, "nonsense")
+    assert "retrying" not in caplog.text
+    await db.close()
