@@ -9,7 +9,7 @@ DEB_PACKAGES := mmdebstrap sip-tester sox espeak-ng python3-venv util-linux ffmp
                 open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001 \
                 chromium fonts-ipaexfont-gothic
 
-.PHONY: run test lint unit e2e deps venv pbx clean-state
+.PHONY: run test lint unit e2e deps venv pbx clean-state bench
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +46,13 @@ e2e: pbx
 
 test: pbx lint
 	MADOGUCHI_E2E_REQUIRED=1 $(BIN)/pytest
+
+# Speed and capacity on this machine, printed as tables (README, Benchmarks): the engine's
+# control path, then the same SIPp load through madoguchi and through app_queue, then the knee
+bench: pbx
+	$(BIN)/python bench/micro.py
+	$(BIN)/python bench/load.py --calls 100 --rate 1 --operators 5
+	$(BIN)/python bench/load.py --knee 20,40,60,80,100
 
 clean-state:
 	rm -rf $(STATE)

@@ -564,6 +564,11 @@ def main() -> int:
         raise SystemExit("bench: Asterisk in its root file system needs root")
     if shutil.which("sipp") is None:
         raise SystemExit("bench: sipp is not installed (Debian sip-tester)")
+    if args.profile and not (Path(sys.executable).parent / "py-spy").exists():
+        raise SystemExit("bench: --profile needs py-spy in the venv (.venv/bin/pip install "
+                         "py-spy)")
+    # a SIGTERM (or a time limit) still stops Asterisk and the engine in `finally` below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     operators = args.knee_operators if args.knee else args.operators
     bench = Bench(work, Ports(args.port_base), operators, args.wrap_up, args.profile)
@@ -598,20 +603,34 @@ async def side_by_side(args: argparse.Namespace, bench: Bench) -> int:
 
 
 async def knee(args: argparse.Namespace, bench: Bench) -> int:
-    rows = []
+    results: list[Result] = []
     for n, rate in enumerate(float(r) for r in args.knee.split(",")):
         load = Load(int(rate * args.knee_seconds), rate, args.knee_operators, args.ring_ms,
                     args.knee_talk_ms, args.wrap_up, args.dtmf_ms, audio=False)
         result = await bench.run("madoguchi", load, f"04{n + 1}")
-        rows.append(knee_row(result))
+        results.append(result)
         print(f"  {rate:g}/s: {result.sipp_failed} failed", flush=True)
         if result.sipp_failed:
             break
     print(f"\n## knee: madoguchi alone, {args.knee_operators} operators, short calls "
           f"(ring {args.ring_ms} ms, talk {args.knee_talk_ms} ms, no audio), "
           f"{args.knee_seconds} s per step, recording on\n")
-    print_table(rows)
+    print_table([knee_row(r) for r in results])
+    first = first_saturated(results)
+    print(f"\nfirst process to saturate: {first[0]} at {first[1]:g} calls/s" if first else
+          "\nno process saturated")
     return 0
+
+
+def first_saturated(results: list[Result]) -> tuple[str, float] | None:
+    """The first process whose busiest second reached 95 % of what it can use: one core for
+    the engine's event loop and for SIPp, every core for Asterisk's threads."""
+    for r in results:
+        for name, peak in r.cpu.peak.items():
+            cores = (os.cpu_count() or 1) if name == "asterisk" else 1
+            if peak >= 95 * cores:
+                return name, r.load.rate
+    return None
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
