@@ -325,11 +325,17 @@ class Bench:
 
     def close(self) -> None:
         self.stop_engine()
+        pbx = descendants(self.asterisk.pid, "asterisk")
         self.asterisk.terminate()
         try:
             self.asterisk.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.asterisk.kill()
+        for pid in pbx:  # an overloaded Asterisk can outlive its runner: never leave it behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def scenario(self, name: str, load: Load) -> Path:
         text = (HERE / "sipp" / f"{name}.xml").read_text(encoding="utf-8")
@@ -379,7 +385,7 @@ class Bench:
             "-p", str(self.ports.caller), "-mp", str(self.ports.caller_media),
             "-r", f"{load.rate:g}", "-m", str(load.calls), "-l", "100000",
             "-key", "prefix", prefix, "-key", "dtmf", "/usr/share/sip-tester/dtmf_2833_1.pcap",
-            "-recv_timeout", "120000", "-timeout", f"{int(load.calls / load.rate) + 300}s",
+            "-recv_timeout", "120000", "-timeout", f"{int(load.calls / load.rate) + 150}s",
             "-trace_stat", "-stf", str(stat_file), "-fd", "1", "-nostdin",
             cwd=self.work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=(caller_log := self._logfile(f"sipp-callers-{prefix}.log")))
@@ -606,14 +612,15 @@ async def knee(args: argparse.Namespace, bench: Bench) -> int:
     results: list[Result] = []
     for n, rate in enumerate(float(r) for r in args.knee.split(",")):
         load = Load(int(rate * args.knee_seconds), rate, args.knee_operators, args.ring_ms,
-                    args.knee_talk_ms, args.wrap_up, args.dtmf_ms, audio=False)
+                    args.knee_talk_ms, args.wrap_up, args.dtmf_ms, audio=args.knee_audio)
         result = await bench.run("madoguchi", load, f"04{n + 1}")
         results.append(result)
         print(f"  {rate:g}/s: {result.sipp_failed} failed", flush=True)
         if result.sipp_failed:
             break
-    print(f"\n## knee: madoguchi alone, {args.knee_operators} operators, short calls "
-          f"(ring {args.ring_ms} ms, talk {args.knee_talk_ms} ms, no audio), "
+    print(f"\n## knee: madoguchi alone, {args.knee_operators} operators "
+          f"(ring {args.ring_ms} ms, talk {args.knee_talk_ms} ms, "
+          f"{'audio both ways' if args.knee_audio else 'no audio'}), "
           f"{args.knee_seconds} s per step, recording on\n")
     print_table([knee_row(r) for r in results])
     first = first_saturated(results)
@@ -646,6 +653,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--knee-operators", type=int, default=200)
     p.add_argument("--knee-seconds", type=int, default=20)
     p.add_argument("--knee-talk-ms", type=int, default=1000)
+    p.add_argument("--knee-audio", action="store_true",
+                   help="callers and operators send audio in the knee runs too")
     p.add_argument("--port-base", type=int, default=41000)
     p.add_argument("--profile", action="store_true",
                    help="sample the engine with py-spy during its runs and print where it spent")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 import store.db
 from store.db import Database
@@ -68,4 +68,25 @@ async def test_other_errors_are_not_retried(db: Database, caplog: pytest.LogCapt
     with pytest.raises(OperationalError):
         await db.write(bad, "nonsense")
     assert "retrying" not in caplog.text
+    await db.close()
+
+
+async def test_a_write_waits_for_a_free_pooled_connection(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    await db.create_schema()
+    await db.engine.dispose()
+    # one connection, given up on after 0.1 s: as when every pooled one waits for the lock
+    db.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+                                    pool_size=1, max_overflow=0, pool_timeout=0.1)
+    db.sessions = async_sessionmaker(db.engine, expire_on_commit=False)
+    async with db.engine.connect():
+        writing = asyncio.create_task(db.write(_add, "a busy pool"))
+        await asyncio.sleep(0.4)
+        assert not writing.done()
+    await writing
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(AgentStateChange)) == 1
+    assert "database busy writing a busy pool" in caplog.text
     await db.close()
