@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from madoguchi.errors import json_error
+from madoguchi.errors import json_error, json_object
 from madoguchi.identity import actor_of
 
 from .agents import IllegalTransition
@@ -23,14 +22,6 @@ from .wiring import ACD, AcdParts
 log = logging.getLogger(__name__)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise json_error(400, "bad_json", "the body must be a JSON object")
-    return data
 
 
 def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float]]
@@ -65,7 +56,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     agent_id = request.match_info["id"]
     if agent_id not in parts.acd.agents:
         raise json_error(404, "not_found", "no such operator")
-    body = await _body(request)
+    body = await json_object(request)
     action, reason = body.get("action"), body.get("reason")
     if action not in OPERATOR_ACTIONS:
         raise json_error(400, "bad_action", f"action must be one of {sorted(OPERATOR_ACTIONS)}")
@@ -109,7 +100,7 @@ async def transfer_call(request: web.Request) -> web.Response:
         raise json_error(404, "not_found", "no such live call")
     if call.agent_id is None or parts.acd.call_of_agent(call.agent_id) is None:
         raise json_error(409, "not_connected", "only a call connected to an operator")
-    body = await _body(request)
+    body = await json_object(request)
     if body.get("type", "blind") != "blind":
         raise json_error(400, "bad_type", "the API does blind transfers; attended ones are "
                          "made from the operator's phone")
@@ -123,7 +114,7 @@ async def transfer_call(request: web.Request) -> web.Response:
 
 async def monitor(request: web.Request) -> web.Response:
     parts = request.app[ACD]
-    body = await _body(request)
+    body = await json_object(request)
     mode, supervisor = body.get("mode"), body.get("supervisor")
     if mode not in MODES:
         raise json_error(400, "bad_mode", f"mode must be one of {sorted(MODES)}")

@@ -26,7 +26,7 @@ from ivr.handlers import IVR
 from ivr.prompts import LANGUAGES
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
-from madoguchi.errors import json_error
+from madoguchi.errors import json_error, json_object
 from recordings.config import MIN_RETENTION_DAYS, save_retention
 from recordings.export import export
 from recordings.handlers import RECORDINGS
@@ -241,16 +241,6 @@ async def change_user(request: web.Request) -> web.StreamResponse:
 
 
 # ---- dated closures (holidays) in config/schedules.yaml -------------------------------------
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_length and request.content_length > 16 * 1024:
-        raise json_error(400, "too_large", "request body over 16 KiB")
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise json_error(400, "bad_json", "the body must be a JSON object")
-    return data
 
 
 def _day(raw: Any, what: str) -> date:
@@ -301,7 +291,7 @@ async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
 
 
 async def add_closure_api(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_object(request, limit=16 * 1024)
     day = _day(body.get("date"), "date")
     try:
         name = check_name(str(body.get("name", "")))
@@ -320,7 +310,7 @@ async def add_closure_api(request: web.Request) -> web.Response:
 
 
 async def delete_closure_api(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_object(request, limit=16 * 1024)
     day = _day(body.get("date"), "date")
     service = str(body.get("service", ""))
     services = sorted(request.app[IVR].current.entry)
@@ -404,7 +394,7 @@ async def tts_preview(request: web.Request) -> web.Response:
     """Render the announcement of an event as edited (not saved) with the IVR's own TTS and
     cache; the text reaches the synthesiser as argv or a file, never through a shell."""
     ivr = request.app[IVR]
-    body = await _json_body(request)
+    body = await json_object(request, limit=16 * 1024)
     lang = body.get("lang")
     if lang not in LANGUAGES:
         raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")

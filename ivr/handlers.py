@@ -6,12 +6,9 @@ error id, like the rest of the API.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
-from madoguchi.errors import json_error
+from madoguchi.errors import json_error, json_object
 
 from .errors import InvalidRequest, UnknownService
 from .service import IvrService
@@ -19,16 +16,6 @@ from .service import IvrService
 IVR: web.AppKey[IvrService] = web.AppKey("ivr", IvrService)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_length and request.content_length > 64 * 1024:
-        raise json_error(400, "too_large", "request body over 64 KiB")
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise json_error(400, "bad_json", "the body must be a JSON object")
-    return data
 
 
 async def flows_info(request: web.Request) -> web.Response:
@@ -58,7 +45,7 @@ async def schedule_status(request: web.Request) -> web.Response:
 async def set_override(request: web.Request) -> web.Response:
     ivr = request.app[IVR]
     service = request.match_info["service"]
-    body = await _body(request)
+    body = await json_object(request)
     minutes = body.get("minutes")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int)):
         raise json_error(400, "invalid", "'minutes' must be an integer")
@@ -108,7 +95,7 @@ async def board_now(request: web.Request) -> web.Response:
 
 async def put_event(request: web.Request) -> web.Response:
     try:
-        ev = await request.app[IVR].put_event(await _body(request))
+        ev = await request.app[IVR].put_event(await json_object(request))
     except InvalidRequest as exc:
         raise json_error(400, "invalid", str(exc)) from exc
     return web.json_response(ev.to_json())
@@ -117,7 +104,7 @@ async def put_event(request: web.Request) -> web.Response:
 async def event_status(request: web.Request) -> web.Response:
     try:
         ev = await request.app[IVR].set_event_status(request.match_info["event"],
-                                                     await _body(request))
+                                                     await json_object(request))
     except KeyError as exc:
         raise json_error(404, "not_found", "no such event") from exc
     except InvalidRequest as exc:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from madoguchi.errors import json_error
+from madoguchi.errors import json_error, json_object
 
 from .errors import BadQuery, KpiError
 from .formulas import BUCKETS, TARGETS, TOKYO
@@ -117,12 +116,7 @@ async def get_staffing(request: web.Request) -> web.Response:
 
 
 async def post_interaction(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(400, "bad_json", "the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise json_error(400, "bad_json", "the body must be a JSON object")
+    data = await json_object(request)
     try:
         row = await request.app[KPI].add_interaction(parse_interaction(data))
     except KpiError as exc:
