@@ -43,8 +43,10 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from load_stats import RunFigures, fairness, percentile, summarize  # noqa: E402
+from stack_setup import madoguchi_cmd, open_around_the_clock  # noqa: E402
 
 WANTED = {"Newchannel", "DTMFEnd", "BridgeEnter", "Hangup"}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -102,13 +104,7 @@ def write_config(dest: Path, ports: Ports, operators: int, wrap_up: int) -> None
     agents = [{"id": str(7000 + n), "name": f"op{n}", "queues": ["city"],
                "contact": f"sip:127.0.0.1:{ports.operators}"} for n in range(1, operators + 1)]
     (dest / "agents.yaml").write_text(yaml.safe_dump({"agents": agents}), encoding="utf-8")
-    schedules = yaml.safe_load((dest / "schedules.yaml").read_text(encoding="utf-8"))
-    for hours in schedules["services"].values():
-        hours.update(dict.fromkeys(("weekdays", "saturday", "sunday", "holidays"),
-                                   "00:00-24:00"))
-    schedules["closures"] = []
-    (dest / "schedules.yaml").write_text(yaml.safe_dump(schedules, allow_unicode=True),
-                                         encoding="utf-8")
+    open_around_the_clock(dest)
 
 
 APP_QUEUE_DIALPLAN = """
@@ -149,11 +145,6 @@ def talk_block(load: Load) -> str:
                   '</action></nop>', f'  <pause milliseconds="{min(left, PCAP_MS)}"/>']
         left -= PCAP_MS
     return "\n".join(lines)
-
-
-def _madoguchi(config: Path, state: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "madoguchi.cli", "--config", str(config), "--state",
-            str(state), *args]
 
 
 def _wait(check: object, timeout: float, what: str) -> None:
@@ -226,6 +217,7 @@ class AmiRecorder:
     def __init__(self, port: int, username: str, secret: str) -> None:
         self.port, self.username, self.secret = port, username, secret
         self.events: list[dict[str, str]] = []
+        self._live: set[str] = set()  # channels up now, kept as events arrive
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -245,17 +237,16 @@ class AmiRecorder:
                 key, sep, value = line.partition(": ")
                 if sep:
                     fields[key] = value
-            if fields.get("Event") in WANTED:
+            name = fields.get("Event")
+            if name in WANTED:
                 self.events.append(fields)
+            if name == "Newchannel":
+                self._live.add(fields.get("Uniqueid", ""))
+            elif name == "Hangup":
+                self._live.discard(fields.get("Uniqueid", ""))
 
     def live_channels(self) -> int:
-        open_: set[str] = set()
-        for ev in self.events:
-            if ev["Event"] == "Newchannel":
-                open_.add(ev["Uniqueid"])
-            elif ev["Event"] == "Hangup":
-                open_.discard(ev["Uniqueid"])
-        return len(open_)
+        return len(self._live)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -276,12 +267,12 @@ class Bench:
         self.config, self.state = work / "config", work / "state"
         self.operators = [str(7000 + n) for n in range(1, operators + 1)]
         write_config(self.config, ports, operators, wrap_up)
-        subprocess.run(_madoguchi(self.config, self.state, "pbx", "config"), check=True,
+        subprocess.run(madoguchi_cmd(self.config, self.state, "pbx", "config"), check=True,
                        stdout=subprocess.DEVNULL)
         self.logs = work / "logs"
         self.logs.mkdir()
         self.asterisk = subprocess.Popen(
-            _madoguchi(self.config, self.state, "pbx", "start"), stdin=subprocess.DEVNULL,
+            madoguchi_cmd(self.config, self.state, "pbx", "start"), stdin=subprocess.DEVNULL,
             stdout=open(self.logs / "asterisk.log", "wb"), stderr=subprocess.STDOUT)
         _wait(lambda: _port_open(ports.ami), 90, "Asterisk's AMI opening")
         self.secrets = json.loads((self.state / "secrets.json").read_text(encoding="utf-8"))
@@ -312,7 +303,7 @@ class Bench:
 
     def start_engine(self) -> None:
         self.engine = subprocess.Popen(
-            _madoguchi(self.config, self.state, "run"), stdin=subprocess.DEVNULL,
+            madoguchi_cmd(self.config, self.state, "run"), stdin=subprocess.DEVNULL,
             stdout=open(self.logs / "engine.log", "ab"), stderr=subprocess.STDOUT)
         _wait(lambda: _healthy(f"http://127.0.0.1:{self.ports.http}/healthz"), 60,
               "the engine becoming healthy")
@@ -438,7 +429,7 @@ class CpuSampler:
         self.first = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self.last = dict(self.first)
         self.peak = dict.fromkeys(self.pids, 0.0)
-        self.started = self.at = time.monotonic()
+        self.at = time.monotonic()
 
     def sample(self) -> None:
         now = time.monotonic()
@@ -461,9 +452,6 @@ class CpuSampler:
     def used(self, name: str) -> float | None:
         return self.last[name] - self.first[name] if name in self.pids else None
 
-    @property
-    def wall(self) -> float:
-        return self.at - self.started
 
 
 @dataclass

@@ -12,7 +12,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from typing import IO
 
 import pytest
 import yaml
+from stack_setup import madoguchi_cmd, open_around_the_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -75,7 +75,7 @@ class Stack:
 
     def start_engine(self) -> None:
         """Start `madoguchi run` and wait until /healthz says it is up."""
-        self.engine = subprocess.Popen(_madoguchi(self.config, self.state, "run"),
+        self.engine = subprocess.Popen(madoguchi_cmd(self.config, self.state, "run"),
                                        stdin=subprocess.DEVNULL, stdout=self.engine_log,
                                        stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -197,20 +197,7 @@ def write_test_config(dest: Path) -> None:
                      encoding="utf-8")
     (dest / "agents.yaml").write_text(yaml.safe_dump(agents, allow_unicode=True),
                                       encoding="utf-8")
-    # open around the clock, every day: tests must not depend on when they run (the IVR
-    # tests switch to closed or holiday explicitly, by override or a dated closure)
-    schedules = yaml.safe_load((dest / "schedules.yaml").read_text(encoding="utf-8"))
-    for hours in schedules["services"].values():
-        hours.update(dict.fromkeys(("weekdays", "saturday", "sunday", "holidays"),
-                                   "00:00-24:00"))
-    schedules["closures"] = []
-    (dest / "schedules.yaml").write_text(yaml.safe_dump(schedules, allow_unicode=True),
-                                         encoding="utf-8")
-
-
-def _madoguchi(config: Path, state: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "madoguchi.cli", "--config", str(config), "--state",
-            str(state), *args]
+    open_around_the_clock(dest)
 
 
 @pytest.fixture(scope="session")
@@ -222,14 +209,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     config, state = base / "config", base / "state"
     write_test_config(config)
-    build = subprocess.run(_madoguchi(config, state, "pbx", "config"), capture_output=True,
+    build = subprocess.run(madoguchi_cmd(config, state, "pbx", "config"), capture_output=True,
                            text=True, check=False)
     if build.returncode != 0:
         _unavailable(f"madoguchi pbx config failed: {build.stderr[-2000:]}")
     logs = base / "logs"
     logs.mkdir()
     ast_log = open(logs / "asterisk.log", "wb")
-    asterisk = subprocess.Popen(_madoguchi(config, state, "pbx", "start"),
+    asterisk = subprocess.Popen(madoguchi_cmd(config, state, "pbx", "start"),
                                 stdin=subprocess.DEVNULL, stdout=ast_log,
                                 stderr=subprocess.STDOUT)
     engine_log = open(logs / "engine.log", "wb")

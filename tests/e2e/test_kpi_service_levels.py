@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from stack_setup import madoguchi_cmd
 
 from .conftest import (
     CALLER_MEDIA,
@@ -19,7 +20,6 @@ from .conftest import (
     SIP_PORT,
     SIPP_DIR,
     Stack,
-    _madoguchi,
     phone_media,
     phone_port,
 )
@@ -167,11 +167,11 @@ def test_answered_abandoned_and_slow_calls_move_counters_and_kpis(stack: Stack) 
     assert t["fcr"] == 1.0  # 1 resolved ÷ (2 answered − 1 city staff)
     assert t["met"] == {"answer_rate": False, "quick_answer_rate": False, "fcr": True}
 
-    out = subprocess.run(_madoguchi(stack.config, stack.state, "kpi", "--service", SERVICE,
+    out = subprocess.run(madoguchi_cmd(stack.config, stack.state, "kpi", "--service", SERVICE,
                                     "--from", since, "--json"),
                          capture_output=True, timeout=60, check=True)
     assert json.loads(out.stdout)["total"]["answer_rate"] == t["answer_rate"]
-    report = subprocess.run(_madoguchi(stack.config, stack.state, "report", "--month",
+    report = subprocess.run(madoguchi_cmd(stack.config, stack.state, "report", "--month",
                                        started.strftime("%Y-%m"), "--out",
                                        str(stack.state / "reports")),
                             capture_output=True, timeout=120, check=True)
