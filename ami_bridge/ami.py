@@ -648,6 +648,12 @@ class AmiClient:
                 )
         except TimeoutError:
             raise AmiTimeout(f"TCP connect timed out after {self._action_timeout:g} s") from None
+        if _connected_to_itself(transport):
+            # Linux "simultaneous open": retrying a loopback port nobody listens on can
+            # pick that same port as the source and connect the socket to itself, which
+            # would also keep Asterisk from binding the port once it starts.
+            transport.abort()
+            raise ConnectionRefusedError(f"nothing listens on {self._host}:{self._port}")
         session = _Session(
             transport,
             protocol,
@@ -775,3 +781,9 @@ class AmiClient:
                 await handler()
             except Exception:
                 log.exception("AMI %s handler %r failed", what, handler)
+
+
+def _connected_to_itself(transport: asyncio.BaseTransport) -> bool:
+    """True when the TCP socket's local and remote addresses are the same."""
+    local = transport.get_extra_info("sockname")
+    return local is not None and local == transport.get_extra_info("peername")

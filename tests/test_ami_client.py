@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from ami_server import AmiTestServer, encode  # tests/ is on sys.path (pytest rootdir-less import)
+from ports import free_port
 
-from ami_bridge.ami import AmiClient, Event
+from ami_bridge.ami import AmiClient, Event, _connected_to_itself
 from ami_bridge.ami_errors import AmiActionError, AmiDisconnected, AmiTimeout
 
 PING = {"Action": "Ping"}
@@ -94,13 +95,6 @@ async def connected_client(make_client: ClientFactory, **options: Any) -> AmiCli
     await client.start()
     assert await client.wait_connected(1.0)
     return client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- login ------------------------------------------------------------------------------
@@ -578,3 +572,27 @@ async def test_a_refused_filter_leaves_the_session_receiving_everything(
     assert len(server.actions("Filter")) == 1  # gave up at the first refusal
     assert "receiving every event" in caplog.text
     assert (await client.send(PING))["Ping"] == "Pong"
+
+
+async def test_a_socket_connected_to_itself_is_refused() -> None:
+    # What a retrying client can end up with on Linux when nothing listens on a
+    # loopback port inside the ephemeral range: a TCP "simultaneous open" with itself.
+    loop = asyncio.get_running_loop()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.connect(sock.getsockname())
+        sock.setblocking(False)
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=sock.dup())
+    try:
+        assert _connected_to_itself(transport)
+    finally:
+        transport.close()
+
+    server = AmiTestServer()
+    await server.start()
+    try:
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", server.port)
+        assert not _connected_to_itself(transport)
+        transport.close()
+    finally:
+        await server.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from ports import free_port
 
 from console.auth import (
     ADMIN_ONLY,
@@ -41,12 +41,6 @@ PASSWORD = "correct horse battery"
 USERS = {"admin": ("admin", None), "sv": ("supervisor", None), "op": ("operator", "7001"),
          "city": ("city_viewer", None)}
 BY_ROLE = {role: name for name, (role, _) in USERS.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(tmp_path: Path) -> Path:

@@ -4,7 +4,6 @@ search API behind the role check, and errors that name the line."""
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
+from ports import free_port
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import CsvError, Directory
@@ -33,12 +33,6 @@ STAFF = ("\ufeffsection,name,extension,note\n"
 FAQ = ("id,question,answer,keywords\n"
        "gomi-1,粗大ごみの出し方は?,予約センターへ電話,粗大 ごみ\n"
        "juumin-1,住民票はどこで?,市民課の窓口,住民票\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(tmp_path: Path) -> Path:
