@@ -8,8 +8,6 @@ import hmac
 import json
 import re
 import secrets
-import shutil
-import tempfile
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
 from madoguchi.errors import json_error, json_object
 from recordings.config import MIN_RETENTION_DAYS, save_retention
-from recordings.export import export
+from recordings.export import export_stream
 from recordings.handlers import RECORDINGS
 from recordings.service import Actor
 
@@ -342,7 +340,8 @@ async def set_retention(request: web.Request) -> web.StreamResponse:
 
 
 async def export_download(request: web.Request) -> web.StreamResponse:
-    """The same handover tar as `madoguchi export`, streamed to the admin, then removed."""
+    """The same handover tar as `madoguchi export`, streamed to the admin as it is made
+    (nothing staged on the disk the recordings live on)."""
     form = await request.post()
     try:
         first = date.fromisoformat(str(form.get("from", "")))
@@ -355,35 +354,28 @@ async def export_download(request: web.Request) -> web.StreamResponse:
                            f"{MAX_EXPORT_DAYS} days", 400, "export")
     start = datetime.combine(first, time(), TOKYO)
     end = datetime.combine(last + timedelta(days=1), time(), TOKYO)
-    service = request.app[RECORDINGS]
-    state_dir = request.app[IVR].settings.state_dir
-    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".export-", dir=state_dir))
+    s = _session(request)
+    actor = Actor(s.user, request.remote or "unknown", s.user)
+    days = f"{first.isoformat()}..{last.isoformat()}"
     name = f"madoguchi-export-{first.isoformat()}-{last.isoformat()}.tar"
+    resp = web.StreamResponse(headers={
+        "Content-Type": "application/x-tar",
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
+    await resp.prepare(request)
     try:
-        summary = await export(service, start, end, work / name)
-        s = _session(request)
-        await request.app[CONSOLE].audit(
-            Actor(s.user, request.remote or "unknown", s.user), "export",
-            f"{first.isoformat()}..{last.isoformat()}: {summary.recordings} recordings, "
-            f"{summary.bytes} bytes, manifest {summary.manifest_sha256[:16]}, "
-            f"{len(summary.problems)} problem(s)")
-        resp = web.StreamResponse(headers={
-            "Content-Type": "application/x-tar",
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-            "X-Manifest-SHA256": summary.manifest_sha256})
-        resp.content_length = (work / name).stat().st_size
-        await resp.prepare(request)
-        fh = await asyncio.to_thread(open, work / name, "rb")
-        try:
-            while chunk := await asyncio.to_thread(fh.read, 1 << 20):
-                await resp.write(chunk)
-        finally:
-            fh.close()
-        await resp.write_eof()
-        return resp
-    finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        summary = await export_stream(request.app[RECORDINGS], start, end, resp.write)
+    except BaseException as exc:
+        # the receiver has a tar without its manifest: visibly incomplete
+        await asyncio.shield(request.app[CONSOLE].audit(
+            actor, "export", f"{days}: interrupted ({type(exc).__name__})"))
+        raise
+    await request.app[CONSOLE].audit(
+        actor, "export",
+        f"{days}: {summary.recordings} recordings, {summary.bytes} bytes, "
+        f"manifest {summary.manifest_sha256[:16]}, {len(summary.problems)} problem(s)")
+    await resp.write_eof()
+    return resp
 
 
 # ---- TTS preview of an event announcement ---------------------------------------------------

@@ -17,7 +17,7 @@ import io
 import json
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +32,16 @@ from .service import RecordingService
 
 FORMAT_VERSION = 1
 Progress = Callable[[int, int], None]  # (done, total)
+SEND_TIMEOUT_S = 300  # a receiver that takes no data for this long is given up on
+
+
+class ExportAborted(Exception):
+    """The receiver of a streamed export went away."""
 
 
 @dataclass
 class ExportSummary:
-    out: Path
+    out: Path | None = None
     tables: dict[str, int] = field(default_factory=dict)
     recordings: int = 0
     bytes: int = 0
@@ -102,16 +107,17 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _write(service: RecordingService, out: Path, start: datetime, end: datetime,
-           rows: dict[str, list[dict[str, Any]]], progress: Progress) -> ExportSummary:
-    summary = ExportSummary(out)
+def _write_tar(service: RecordingService, sink: IO[bytes] | _LoopSink, start: datetime,
+               end: datetime, rows: dict[str, list[dict[str, Any]]],
+               progress: Progress) -> ExportSummary:
+    summary = ExportSummary()
     sums: list[tuple[str, str]] = []
     recs = rows.get(Recording.__tablename__, [])
     total = len(rows) + len(recs)
     done = 0
-    tmp = out.with_name(f".{out.name}.tmp")
-    # plain tar: WAV audio does not compress, and any tool can read it
-    with tarfile.open(tmp, "w") as tar:
+    # plain tar, written as a stream: WAV audio does not compress, any tool can read it,
+    # and nothing needs to be staged on disk before it is sent
+    with tarfile.open(fileobj=sink, mode="w|") as tar:  # type: ignore[call-overload]
         for name, table_rows in rows.items():
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n"
                            for r in table_rows).encode()
@@ -156,11 +162,65 @@ def _write(service: RecordingService, out: Path, start: datetime, end: datetime,
         manifest_data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
         _add_bytes(tar, "manifest.json", manifest_data)
         summary.manifest_sha256 = hashlib.sha256(manifest_data).hexdigest()
-    tmp.replace(out)
     return summary
+
+
+def _write(service: RecordingService, out: Path, start: datetime, end: datetime,
+           rows: dict[str, list[dict[str, Any]]], progress: Progress) -> ExportSummary:
+    tmp = out.with_name(f".{out.name}.tmp")
+    with open(tmp, "wb") as f:
+        summary = _write_tar(service, f, start, end, rows, progress)
+    tmp.replace(out)
+    summary.out = out
+    return summary
+
+
+class _LoopSink:
+    """The tar writer thread's file: hands 1 MiB chunks to an async writer and waits for
+    each, so a slow reader slows the export instead of filling memory."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, write: Callable[[bytes], Coroutine[Any, Any, None]],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self._write = write
+        self._loop = loop
+        self._buf = bytearray()
+        self.aborted = False
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        if len(self._buf) >= self.CHUNK:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.aborted:
+            raise ExportAborted("the download was abandoned")
+        if self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            asyncio.run_coroutine_threadsafe(self._write(data), self._loop).result(SEND_TIMEOUT_S)
 
 
 async def export(service: RecordingService, start: datetime, end: datetime, out: Path,
                  progress: Progress = lambda _d, _t: None) -> ExportSummary:
     rows = await _rows(service, start, end)
     return await asyncio.to_thread(_write, service, out, start, end, rows, progress)
+
+
+async def export_stream(service: RecordingService, start: datetime, end: datetime,
+                        write: Callable[[bytes], Coroutine[Any, Any, None]]) -> ExportSummary:
+    """Write the handover tar to `write` (an HTTP response) as it is made."""
+    rows = await _rows(service, start, end)
+    sink = _LoopSink(write, asyncio.get_running_loop())
+
+    def run() -> ExportSummary:
+        summary = _write_tar(service, sink, start, end, rows, lambda _d, _t: None)
+        sink.flush()
+        return summary
+
+    try:
+        return await asyncio.to_thread(run)
+    finally:
+        sink.aborted = True  # a cancelled request stops the thread at its next chunk

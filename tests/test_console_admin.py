@@ -240,12 +240,10 @@ async def test_export_streams_the_handover_tar_and_audits(app_client: App) -> No
         assert manifest_file is not None
         manifest = json.loads(manifest_file.read())
     assert "SHA256SUMS" in names and manifest["from"].startswith("2026-01-01T00:00:00+09:00")
+    # streamed as it is made: chunked, nothing staged in the state folder
+    assert "Content-Length" not in resp.headers
     state = engine.ivr_state.settings.state_dir
-    for _ in range(50):  # the temporary copy goes once the answer is sent
-        if not list(state.glob(".export-*")):
-            break
-        await asyncio.sleep(0.05)
-    assert not list(state.glob(".export-*"))
+    assert not [p for p in state.rglob("*") if p.name.endswith((".tar", ".tmp"))]
     done = await _actions(engine)
     assert any((actor, action) == ("admin", "export")
                and detail.startswith("2026-01-01..2026-01-31: 0 recordings")

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ami_bridge.calls import Call, TransferStep
 from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
 from recordings.config import load_recording_settings
-from recordings.export import export
+from recordings.export import export, export_stream
 from recordings.files import (
     archive_legs,
     inspect_wav,
@@ -209,8 +209,30 @@ async def test_export_and_erase_round_trip(service: RecordingService, tmp_path: 
     with tarfile.open(out) as tar:
         sums = tar.extractfile("SHA256SUMS").read().decode()  # type: ignore[union-attr]
         audio = tar.extractfile(f"recordings/{rec.file}").read()  # type: ignore[union-attr]
+        names = tar.getnames()
     assert f"{rec.sha256}  recordings/{rec.file}" in sums
     assert sha256(audio).hexdigest() == rec.sha256
+
+    # the console's streamed copy: the same members, sent in chunks as it is made
+    chunks: list[bytes] = []
+
+    async def receive(data: bytes) -> None:
+        chunks.append(data)
+
+    streamed = await export_stream(service, T0 - timedelta(days=1), T0 + timedelta(days=1),
+                                   receive)
+    assert streamed.out is None and streamed.recordings == 1
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        assert tar.getnames() == names
+        assert tar.extractfile(f"recordings/{rec.file}").read() == audio  # type: ignore[union-attr]
+
+    # a receiver that goes away stops the export with the error it raised
+    async def gone(data: bytes) -> None:
+        raise ConnectionResetError("client left")
+
+    with pytest.raises(ConnectionResetError):
+        await export_stream(service, T0 - timedelta(days=1), T0 + timedelta(days=1), gone)
+
     deletion = await erase_all(service)
     assert [r["sha256"] for r in deletion.recordings] == [rec.sha256]
     assert not [p for p in service.paths.archive.rglob("*") if p.is_file()]

@@ -28,9 +28,14 @@
   }
   function since(iso) { return iso ? (Date.now() - Date.parse(iso)) / 1000 : 0; }
   function stateText(state) { return T["st_" + state] || state; }
+  // the server's reason is English; the page names the kind of error in its own language first
+  function failure(r) {
+    const kind = T["err_" + r.data.error] || T.error;
+    return r.data.message ? kind + ": " + r.data.message : kind + " (" + r.status + ")";
+  }
   function showError(r) {
     const el = $("#error");
-    if (el) el.textContent = r.status >= 400 ? (T.error + ": " + (r.data.message || r.status)) : "";
+    if (el) el.textContent = r.status >= 400 ? failure(r) : "";
   }
 
   // live operator events; reconnects, and tells the page when it is live
@@ -105,7 +110,7 @@
         faq_refs: faq };
       if ($("#record-kind").value) payload.other_kind = $("#record-kind").value;
       const r = await api("POST", "/api/interactions", payload);
-      $("#record-result").textContent = r.status === 201 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+      $("#record-result").textContent = r.status === 201 ? T.saved : failure(r);
     });
     $("#lookup").addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -374,7 +379,7 @@
         b.className = "save";
         b.addEventListener("click", async () => {
           const s = await api("POST", "/api/board/events/" + encodeURIComponent(ev.id) + "/status", { status: sel.value });
-          $("#board-result").textContent = s.status === 200 ? T.saved : (T.error + ": " + (s.data.message || s.status));
+          $("#board-result").textContent = s.status === 200 ? T.saved : failure(s);
           board(); audit();
         });
         tr.appendChild(document.createElement("td")).appendChild(b);
@@ -418,7 +423,7 @@
         if (Object.keys(texts).length) ev[k] = texts;
       });
       const r = await api("POST", "/api/board/events", ev);
-      $("#board-result").textContent = r.status === 200 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+      $("#board-result").textContent = r.status === 200 ? T.saved : failure(r);
       board(); audit();
     });
     async function audit() {
@@ -438,17 +443,26 @@
         td.dataset.state = r.data.state || "";
         const ov = r.data.override;
         const until = tr.querySelector(".sched-until");
-        until.textContent = ov ? (T["mode_" + ov.mode] || ov.mode) + " — " + (ov.until ? when(ov.until) : T.no_expiry) : "";
+        const said = ov && ov.message ? Object.values(ov.message).join(" / ") : "";
+        until.textContent = ov ? (T["mode_" + ov.mode] || ov.mode) + " — " + (ov.until ? when(ov.until) : T.no_expiry) + (said ? " 「" + said + "」" : "") : "";
         until.dataset.until = ov && ov.until ? ov.until : "";
       }
     }
+    $("#emergency-form").addEventListener("submit", (e) => e.preventDefault());
     document.querySelectorAll("#schedules button.override").forEach((b) => b.addEventListener("click", async () => {
       const tr = b.closest("tr");
       const payload = { mode: b.dataset.mode };
       const minutes = tr.querySelector("input.minutes").value.trim();
       if (minutes && b.dataset.mode !== "normal") payload.minutes = Number(minutes);
+      if (b.dataset.mode === "emergency") {
+        const message = {};
+        for (const input of document.querySelectorAll("#emergency-form input")) {
+          if (input.value.trim()) message[input.name] = input.value.trim();
+        }
+        if (Object.keys(message).length) payload.message = message;
+      }
       const r = await api("POST", "/api/schedules/" + tr.dataset.service + "/override", payload);
-      $("#sched-result").textContent = r.status === 200 ? "" : (T.error + ": " + (r.data.message || r.status));
+      $("#sched-result").textContent = r.status === 200 ? "" : failure(r);
       schedules(); audit();
     }));
     function showClosures(items) {
@@ -476,7 +490,7 @@
       }));
     }
     function closureResult(r) {
-      $("#closure-result").textContent = r.status === 200 ? T.saved : (T.error + ": " + (r.data.message || r.status));
+      $("#closure-result").textContent = r.status === 200 ? T.saved : failure(r);
       $("#closure-errors").replaceChildren(...(r.data.errors || []).map((err) => {
         const li = document.createElement("li"); li.textContent = err; return li;
       }));
@@ -509,7 +523,7 @@
       const r = await api("POST", "/api/tts/preview", { lang: b.dataset.lang, event: formEvent() });
       const player = $("#preview-player");
       if (r.status !== 200) {
-        $("#preview-text").textContent = T.error + ": " + (r.data.message || r.status);
+        $("#preview-text").textContent = failure(r);
         return;
       }
       $("#preview-text").textContent = r.data.text;

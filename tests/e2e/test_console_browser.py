@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from ivr.tts import Tts
+
 from .conftest import (
     CALLER_MEDIA,
     CALLER_PORT,
@@ -466,12 +468,29 @@ def test_admin_switches_hours_with_expiry_and_adds_a_dated_closure(
         form.locator("[name=service]").select_option("water")
         page.click("#closure-add")
         page.wait_for_selector("#closure-result:has-text('already a closure')")
+        assert page.inner_text("#closure-result").startswith("既に登録されています: ")
         assert "二重" not in schedules.read_text(encoding="utf-8")
         page.locator(f"#closure-{day}-water button.remove").click()
         page.wait_for_selector(f"#closure-{day}-water", state="detached")
         assert schedules.read_text(encoding="utf-8") == before
         row.locator("button[data-mode=normal]").click()
         page.wait_for_selector("#svc-water .sched-state:not([data-state=forward])")
+        # an emergency message typed in the view is spoken first on the next real call
+        said = "本日は水道管工事のため、お問い合わせ窓口を休止しています。"
+        row.locator("input.minutes").fill("")
+        page.locator("#emergency-form [name=ja]").fill(said)
+        row.locator("button[data-mode=emergency]").click()
+        page.wait_for_selector("#svc-water .sched-state[data-state=emergency]")
+        assert said in page.inner_text("#svc-water .sched-until")
+        with ami_watch(stack) as watch:
+            result = sipp_keys("2000", "0355550078", "1", "5")
+            assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+            time.sleep(0.5)
+        files = [f for f, _ in watch.played("0355550078")]
+        key = Tts(stack.state).key(said, "ja")
+        assert key is not None and any(f.endswith(f"tts/{key}") for f in files), files
+        row.locator("button[data-mode=normal]").click()
+        page.wait_for_selector("#svc-water .sched-state:not([data-state=emergency])")
     finally:
         stack.post("/api/schedules/water/override", {"mode": "normal"})
         if schedules.read_text(encoding="utf-8") != before:
