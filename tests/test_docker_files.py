@@ -45,3 +45,19 @@ def test_compose_services_share_state_and_loopback() -> None:
         dockerfile = ROOT / "docker" / Path(services[name]["build"]["dockerfile"]).name
         assert dockerfile.exists()
     assert "state" in compose["volumes"]
+
+
+def test_engine_image_speaks_japanese_like_the_host() -> None:
+    # the packages the engine itself runs (TTS, audio, conversion), as `make deps` installs them
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    declared = makefile.split("DEB_PACKAGES :=", 1)[1].split("\n\n", 1)[0]
+    host = set(declared.replace("\\", " ").split())
+    runtime = {"sox", "espeak-ng", "ffmpeg", "open-jtalk", "open-jtalk-mecab-naist-jdic",
+               "hts-voice-nitech-jp-atr503-m001", "fonts-ipaexfont-gothic"}
+    assert runtime <= host
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    installed = set(dockerfile.split("apt-get install -y --no-install-recommends", 1)[1]
+                    .split("&&", 1)[0].replace("\\", " ").split())
+    assert runtime <= installed, runtime - installed
+    # the voice is in contrib: the image enables it with the project's own helper
+    assert "COPY ivr/apt_contrib.py" in dockerfile and "python3 /tmp/apt_contrib.py" in dockerfile
