@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from ports import free_port
+from offline_engine import offline_config, offline_engine
 
 from console.auth import (
     ADMIN_ONLY,
@@ -31,34 +29,17 @@ from console.models import ConsoleUser
 from console.views import CONSOLE
 from madoguchi.cli import main
 from madoguchi.engine import Engine
-from madoguchi.pbx.confgen import layout_for
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
 from madoguchi.web import make_app
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
 USERS = {"admin": ("admin", None), "sv": ("supervisor", None), "op": ("operator", "7001"),
          "city": ("city_viewer", None)}
 BY_ROLE = {role: name for name, (role, _) in USERS.items()}
 
 
-def write_config(tmp_path: Path) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    main_file = config / "madoguchi.yaml"
-    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
-    data["asterisk"]["ami"]["port"] = free_port()  # nobody listens: AMI stays down
-    data["engine"]["fastagi"]["port"] = free_port()
-    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return config
-
-
 @pytest.fixture
 async def app_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, Console]]:
-    settings = load_settings(write_config(tmp_path), tmp_path / "state")
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
-    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    engine = offline_engine(tmp_path)
     app = make_app(engine, ConsoleConfig())
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -191,9 +172,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_audits(
 
 
 async def test_secure_flag_is_configurable(tmp_path: Path) -> None:
-    settings = load_settings(write_config(tmp_path), tmp_path / "state")
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
-    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    engine = offline_engine(tmp_path)
     app = make_app(engine, ConsoleConfig(secure_cookie=True))
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -312,7 +291,7 @@ async def test_pages_are_japanese_first_with_an_english_toggle(
 
 def test_users_cli_adds_the_first_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
+    config = offline_config(tmp_path)
     base = ["--config", str(config), "--state", str(tmp_path / "state"), "users"]
     monkeypatch.setattr("sys.stdin", io.StringIO("tooshort\n"))
     assert main([*base, "add", "--role", "admin", "--password-stdin", "kanri"]) == 2

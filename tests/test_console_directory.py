@@ -3,15 +3,13 @@ search API behind the role check, and errors that name the line."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
-from ports import free_port
+from offline_engine import offline_config, offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import CsvError, Directory
@@ -19,13 +17,9 @@ from console.models import ConsoleUser
 from console.views import CONSOLE, DIRECTORY
 from madoguchi.cli import main
 from madoguchi.engine import Engine
-from madoguchi.pbx.confgen import layout_for
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
 from madoguchi.web import make_app
 from store.db import Database
 
-ROOT = Path(__file__).resolve().parents[1]
 STAFF = ("\ufeffsection,name,extension,note\n"
          "環境課,山田 太郎,2101,ごみ収集\n"
          "市民課,佐藤 花子,2201,住民票\n"
@@ -33,17 +27,6 @@ STAFF = ("\ufeffsection,name,extension,note\n"
 FAQ = ("id,question,answer,keywords\n"
        "gomi-1,粗大ごみの出し方は?,予約センターへ電話,粗大 ごみ\n"
        "juumin-1,住民票はどこで?,市民課の窓口,住民票\n")
-
-
-def write_config(tmp_path: Path) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    main_file = config / "madoguchi.yaml"
-    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
-    data["asterisk"]["ami"]["port"] = free_port()
-    data["engine"]["fastagi"]["port"] = free_port()
-    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return config
 
 
 @pytest.fixture
@@ -87,7 +70,7 @@ async def test_bad_csv_is_refused_with_its_line(directory: Directory) -> None:
 
 
 def test_cli_imports_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
+    config = offline_config(tmp_path)
     staff = tmp_path / "staff.csv"
     staff.write_text(STAFF, encoding="utf-8")
     base = ["--config", str(config), "--state", str(tmp_path / "state"), "import"]
@@ -101,9 +84,7 @@ def test_cli_imports_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Console, Engine]]:
-    settings = load_settings(write_config(tmp_path), tmp_path / "state")
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
-    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    engine = offline_engine(tmp_path)
     app = make_app(engine, ConsoleConfig())
     c = TestClient(TestServer(app))
     await c.start_server()

@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from ports import free_port
+from offline_engine import offline_engine
 
 from madoguchi.engine import Engine
-from madoguchi.pbx.confgen import layout_for
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
 from madoguchi.web import make_app
 from store.models import CallRecord
 
-ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 2, 0, 10, tzinfo=UTC)  # 2026-11-02 09:10 Tokyo
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, dict[str, str]]]:
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    main_file = config / "madoguchi.yaml"
-    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
-    data["asterisk"]["ami"]["port"] = free_port()
-    data["engine"]["fastagi"]["port"] = free_port()
-    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    settings = load_settings(config, tmp_path / "state")
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
-    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    engine = offline_engine(tmp_path)
     client = TestClient(TestServer(make_app(engine)))
     await client.start_server()
     try:
-        yield client, engine, {"Authorization": f"Bearer {secrets.api_token}"}
+        yield client, engine, {"Authorization": f"Bearer {engine.secrets.api_token}"}
     finally:
         await client.close()
 

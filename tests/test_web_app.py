@@ -9,16 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from ami_server import AmiTestServer
+from offline_engine import offline_engine
 from ports import free_port
 
 from madoguchi.cli import main
 from madoguchi.engine import Engine
-from madoguchi.pbx.confgen import layout_for
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
 from madoguchi.web import make_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,17 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, int]]:
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    main_file = config / "madoguchi.yaml"
-    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
     ami_port = free_port()
-    data["asterisk"]["ami"]["port"] = ami_port
-    data["engine"]["fastagi"]["port"] = free_port()
-    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    settings = load_settings(config, tmp_path / "state")
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
-    engine = Engine(settings, secrets, layout_for(settings, chroot=False))
+    engine = offline_engine(tmp_path, ami_port)
     client = TestClient(TestServer(make_app(engine)))
     await client.start_server()
     try:
