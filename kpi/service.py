@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database
 from store.models import AgentStateChange, CallRecord, InteractionRecord
@@ -169,12 +170,13 @@ class KpiService:
             other_kind=new.other_kind.value if new.other_kind else None, text=new.text,
             faq_refs=json.dumps(list(new.faq_refs), ensure_ascii=False),
             created_at=self.clock(), call_offered_at=ref.offered_at)
-        async with self.db.sessions() as session, session.begin():
+        async def insert(session: AsyncSession) -> None:
             exists = await session.scalar(select(InteractionRecord.id).where(
                 InteractionRecord.call_id == new.call_id))
             if exists is not None:
                 raise DuplicateRecord(new.call_id)
             session.add(row)
+        await self.db.write(insert, f"interaction record for call {new.call_id}")
         return row
 
     async def interactions(self, start: datetime, end: datetime,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -23,9 +24,10 @@ from .models import Base
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # SQLite lets one writer in at a time; the others wait up to BUSY_TIMEOUT_S, then fail with
-# "database is locked". When the engine is saturated a transaction can hold the lock longer
-# than that (bench/load.py, 60 calls/s), and past 80 calls/s every pooled connection can be
-# waiting: writes that must not be lost go through write().
+# "database is locked". With a saturated event loop a transaction's few statements can take
+# longer than that to be scheduled (bench/load.py past 80 calls/s), so this process's writes
+# queue on one asyncio lock instead of in SQLite, and busy errors (another process, such as
+# a CLI purge) are retried: writes that must not be lost go through write().
 BUSY_TIMEOUT_S = 30
 WRITE_ATTEMPTS = 8
 
@@ -39,13 +41,15 @@ class Database:
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # one writer at a time, in order, where the database itself allows only one
+        self._write_turn: asyncio.Lock | None = asyncio.Lock() if sqlite else None
 
     async def write(self, work: Callable[[AsyncSession], Awaitable[T]], what: str) -> T:
         """Run work in one transaction, again (after a pause) if the database was busy."""
         delay = 0.1
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                async with self.sessions() as session, session.begin():
+                async with self._turn(), self.sessions() as session, session.begin():
                     return await work(session)
             except (OperationalError, PoolTimeout) as exc:
                 # every pooled connection taken (each waiting for the lock) is busy too
@@ -56,6 +60,9 @@ class Database:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._write_turn if self._write_turn is not None else contextlib.nullcontext()
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,4 +90,33 @@ async def test_a_write_waits_for_a_free_pooled_connection(tmp_path: Path,
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(AgentStateChange)) == 1
     assert "database busy writing a busy pool" in caplog.text
+    await db.close()
+
+
+async def test_the_process_writers_take_turns_instead_of_failing_in_sqlite(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    # A transaction that stays open far longer than SQLite's busy timeout (as on a saturated
+    # event loop): the other writers wait their turn in order, none meets "database is locked".
+    order: list[str] = []
+
+    async def slow(session: AsyncSession) -> None:
+        session.add(_change())
+        await session.flush()  # the SQLite write lock is taken here
+        await asyncio.sleep(0.3)
+        order.append("slow")
+
+    def quick(name: str) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def work(session: AsyncSession) -> None:
+            session.add(_change())
+            await session.flush()
+            order.append(name)
+        return work
+
+    first = asyncio.create_task(db.write(slow, "slow"))
+    await asyncio.sleep(0.05)
+    await asyncio.gather(*(db.write(quick(f"q{i}"), f"q{i}") for i in range(5)), first)
+    assert order == ["slow", "q0", "q1", "q2", "q3", "q4"]
+    assert "database busy" not in caplog.text
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(AgentStateChange)) == 6
     await db.close()
