@@ -311,11 +311,22 @@ class Bench:
     def stop_engine(self) -> None:
         if self.engine is not None and self.engine.poll() is None:
             self.engine.terminate()
-            self.engine.wait(timeout=30)
+            try:
+                self.engine.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # past the knee its backlog can take minutes to drain: the figures are taken
+                print("bench: the engine did not stop within 30 s: killed", file=sys.stderr)
+                self.engine.kill()
+                self.engine.wait()
         self.engine = None
 
     def close(self) -> None:
-        self.stop_engine()
+        try:
+            self.stop_engine()
+        finally:
+            self._stop_asterisk()
+
+    def _stop_asterisk(self) -> None:
         pbx = descendants(self.asterisk.pid, "asterisk")
         self.asterisk.terminate()
         try:
