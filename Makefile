@@ -52,7 +52,7 @@ test: pbx lint
 bench: pbx
 	$(BIN)/python bench/micro.py
 	$(BIN)/python bench/load.py --calls 100 --rate 1 --operators 5
-	$(BIN)/python bench/load.py --knee 20,40,60,80,100
+	$(BIN)/python bench/load.py --knee 20,40,60,80,90
 
 clean-state:
 	rm -rf $(STATE)
