@@ -654,7 +654,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--knee-talk-ms", type=int, default=1000)
     p.add_argument("--knee-audio", action="store_true",
                    help="callers and operators send audio in the knee runs too")
-    p.add_argument("--port-base", type=int, default=41000)
+    # below the kernel's ephemeral ports (32768 and up) and above the e2e tests' (20000-24999),
+    # so no outgoing connection's source port can take a listener's port
+    p.add_argument("--port-base", type=int, default=25000)
     p.add_argument("--profile", action="store_true",
                    help="sample the engine with py-spy during its runs and print where it spent")
     return p.parse_args(argv)
