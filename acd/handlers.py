@@ -22,8 +22,6 @@ from .wiring import ACD, AcdParts
 log = logging.getLogger(__name__)
 
 
-
-
 def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float]]
                 ) -> dict[str, Any]:
     a = parts.acd.agents[agent_id]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database
 from store.models import AgentStateChange
@@ -47,8 +45,10 @@ class StateHistory:
             changes = [c for c in batch if c is not None]
             if changes:
                 try:
-                    await self.db.write(partial(_insert, changes),
-                                        f"{len(changes)} operator state changes")
+                    await self.db.add(*(AgentStateChange(
+                        agent_id=c.agent_id, event=c.event.value, old_state=c.old.value,
+                        new_state=c.new.value, reason=c.reason, at=c.at) for c in changes),
+                        what=f"{len(changes)} operator state changes")
                 except Exception:
                     log.exception("could not store %d operator state changes", len(changes))
             if None in batch:
@@ -61,12 +61,6 @@ class StateHistory:
         async with self.db.sessions() as session:
             rows = (await session.execute(stmt)).scalars().all()
         return {r.agent_id: r for r in rows}
-
-
-async def _insert(changes: list[Change], session: AsyncSession) -> None:
-    session.add_all(AgentStateChange(
-        agent_id=c.agent_id, event=c.event.value, old_state=c.old.value,
-        new_state=c.new.value, reason=c.reason, at=c.at) for c in changes)
 
 
 def restorable(row: AgentStateChange) -> tuple[AgentState, str | None] | None:

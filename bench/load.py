@@ -464,7 +464,6 @@ class CpuSampler:
         return self.last[name] - self.first[name] if name in self.pids else None
 
 
-
 @dataclass
 class Result:
     mode: str

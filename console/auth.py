@@ -22,7 +22,6 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.errors import json_error
 from madoguchi.identity import ACTOR
@@ -311,12 +310,9 @@ class Console:
         self.client_throttle = Throttle(config.max_failures_per_client, config.lockout, clock)
 
     async def audit(self, actor: Actor, action: str, detail: str = "") -> None:
-        entry = AuditEntry(at=self.clock(), actor=actor.name, user_id=actor.user_id,
-                           client=actor.client[:64], action=action[:24], detail=detail[:2000])
-
-        async def add(session: AsyncSession) -> None:
-            session.add(entry)
-        await self.db.write(add, f"audit {action}")
+        await self.db.add(AuditEntry(at=self.clock(), actor=actor.name, user_id=actor.user_id,
+                                     client=actor.client[:64], action=action[:24],
+                                     detail=detail[:2000]), what=f"audit {action}")
 
     def set_session_cookie(self, resp: web.StreamResponse, sid: str) -> None:
         resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",

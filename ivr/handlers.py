@@ -16,8 +16,6 @@ from .service import IvrService
 IVR: web.AppKey[IvrService] = web.AppKey("ivr", IvrService)
 
 
-
-
 async def flows_info(request: web.Request) -> web.Response:
     ivr = request.app[IVR]
     fs = ivr.current

@@ -12,8 +12,6 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from acd.adopt import adopt_calls
 from acd.agents import Change
 from acd.agi import SCRIPTS as OPERATOR_SCRIPTS
@@ -142,12 +140,9 @@ class Engine:
     async def _audit(self, actor: str, action: str, call_id: str, detail: str,
                      remote: str) -> None:
         """Supervisors' listen/whisper/barge go to the same audit log as recording plays."""
-        entry = AuditEntry(at=self.tracker.clock(), actor=actor, client=remote[:64],
-                           action=action, call_id=call_id, detail=detail)
-
-        async def add(session: AsyncSession) -> None:
-            session.add(entry)
-        await self.db.write(add, f"audit {action}")
+        await self.db.add(AuditEntry(at=self.tracker.clock(), actor=actor, client=remote[:64],
+                                     action=action, call_id=call_id, detail=detail),
+                          what=f"audit {action}")
 
     def _longest_wait(self, queue: str) -> Callable[[], float]:
         return lambda: self.acd.oldest_wait(self.tracker.clock()).get(queue, 0.0)

@@ -326,15 +326,11 @@ class RecordingService:
     # ---- audit ---------------------------------------------------------------------------
     async def audit(self, actor: Actor, action: str, rec: Recording | None = None,
                     detail: str = "") -> None:
-        entry = AuditEntry(
+        await self.db.add(AuditEntry(
             at=self.clock(), actor=actor.name, user_id=actor.user_id,
             client=actor.client[:64], action=action,
             recording_id=rec.id if rec else None, call_id=rec.call_id if rec else None,
-            detail=detail[:2000])
-
-        async def add(session: AsyncSession) -> None:
-            session.add(entry)
-        await self.db.write(add, f"audit {action}")
+            detail=detail[:2000]), what=f"audit {action}")
 
     async def audit_rows(self, recording_id: int | None = None,
                          limit: int = 100) -> list[AuditEntry]:

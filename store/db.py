@@ -61,6 +61,12 @@ class Database:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
+    async def add(self, *rows: Base, what: str) -> None:
+        """Insert rows in one transaction through write()."""
+        async def insert(session: AsyncSession) -> None:
+            session.add_all(rows)
+        await self.write(insert, what)
+
     def _turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         return self._write_turn if self._write_turn is not None else contextlib.nullcontext()
 
