@@ -17,6 +17,8 @@ class Secrets:
     ami_secret: str
     api_token: str
     sip_passwords: dict[str, str]
+    # a read-only AMI login for diagnostics and observers (tests, benchmarks); no write class
+    ami_monitor_secret: str = ""
 
 
 def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
@@ -38,6 +40,7 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
 
     ami = _get("ami_secret")
     token = _get("api_token")
+    monitor = _get("ami_monitor_secret")
     raw_sip = data.get("sip_passwords")
     sip: dict[str, str] = dict(raw_sip) if isinstance(raw_sip, dict) else {}
     for agent in agent_ids:
@@ -56,4 +59,5 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
         ami_secret=os.environ.get("MADOGUCHI_AMI_SECRET") or ami,
         api_token=os.environ.get("MADOGUCHI_API_TOKEN") or token,
         sip_passwords=sip,
+        ami_monitor_secret=monitor,
     )
