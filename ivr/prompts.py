@@ -124,9 +124,11 @@ def _convert(file: Path, sounds_dir: Path) -> str:
         if sox is None:
             raise RuntimeError("sox is not installed (apt-get install sox)")
         target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.chmod(0o2750)  # Asterisk plays it, as another user of the group
         tmp = target.with_suffix(".tmp.wav")
         subprocess.run([sox, str(file), "-r", "8000", "-c", "1", "-b", "16", str(tmp)],
                        check=True, capture_output=True, timeout=60)
+        tmp.chmod(0o640)
         tmp.replace(target)
     return f"files/{digest}"
 

@@ -51,6 +51,20 @@ def _shared_cache() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "madoguchi" / "tts"
 
 
+def playable(path: Path, root: Path) -> None:
+    """A sound the engine made for Asterisk, which runs as another user sharing the sounds
+    folder's group (setgid): group-readable, folders up to `root` group-traversable. The
+    engine's umask (077) would otherwise hide prompts from Asterisk."""
+    try:
+        os.chmod(path, 0o640)
+        parent = path.parent
+        while parent != root and root in parent.parents:
+            os.chmod(parent, 0o2750)  # noqa: S103 - the PBX group only
+            parent = parent.parent
+    except OSError as exc:  # a prompt that plays matters more than its mode
+        log.warning("cannot make %s readable by Asterisk: %s", path, exc)
+
+
 def _place(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
@@ -97,6 +111,7 @@ class Tts:
         if cached.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             _place(cached, target)
+            playable(target, self.root)
             return key
         sox = shutil.which("sox")
         if sox is None:
@@ -121,6 +136,7 @@ class Tts:
                            check=True, capture_output=True, timeout=_TIMEOUT)
             with self._lock:
                 os.replace(part, target)  # atomic: a playing file is never half written
+                playable(target, self.root)
                 self.synthesised += 1
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +152,7 @@ def concat(parts: list[Path], target: Path, gap_s: float = 0.6) -> None:
     if sox is None:
         raise RuntimeError("sox is not installed (apt-get install sox)")
     target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(target.parent, 0o2750)  # noqa: S103 - Asterisk plays it (see playable)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         gap = Path(tmp) / "gap.wav"
         subprocess.run([sox, "-n", "-r", "8000", "-c", "1", "-b", "16", str(gap), "trim", "0",
@@ -148,4 +165,5 @@ def concat(parts: list[Path], target: Path, gap_s: float = 0.6) -> None:
         out = Path(tmp) / "out.wav"
         subprocess.run([sox, *inputs, str(out)], check=True, capture_output=True,
                        timeout=_TIMEOUT * 4)
+        os.chmod(out, 0o640)
         os.replace(out, target)

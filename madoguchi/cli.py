@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
     child: subprocess.Popen[bytes] | None = None
     if with_pbx:
         runner.prepare(pbx)
+        pbx = runner.unprivileged(pbx)
         log_path = pbx.layout.local / "log" / "console.log"
         with open(log_path, "ab") as log_file:
             child = subprocess.Popen(pbx.command(), stdin=subprocess.DEVNULL, stdout=log_file,
@@ -116,6 +117,7 @@ def cmd_pbx(args: argparse.Namespace) -> int:
         print(pbx.layout.local / "etc")
         return 0
     runner.prepare(pbx)  # start: Asterisk in the foreground until SIGTERM
+    pbx = runner.unprivileged(pbx)
     os.execvp(pbx.command()[0], pbx.command())
     return 0  # pragma: no cover - exec does not return
 
@@ -168,8 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def private_state(state: Path) -> None:
+    """Recordings, call records and secrets are personal data: whatever this process makes
+    is its own (umask 077) and the state folder is closed to other local accounts."""
+    os.umask(0o077)
+    state.mkdir(parents=True, exist_ok=True)
+    if state.stat().st_uid == os.geteuid():
+        state.chmod(0o700)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_state(Path(args.state))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     func: Command = args.func

@@ -42,9 +42,11 @@ async def test_unhealthy_while_ami_is_down_then_healthy_when_it_appears(
 
     server = AmiTestServer(secret=engine.secrets.ami_secret, port=ami_port)
     server.lists["coreshowchannels"] = ([], "CoreShowChannelsComplete")
-    server.lists["pjsipshowendpoints"] = ([{"Event": "EndpointList", "ObjectName": "7001",
-                                            "DeviceState": "Not in use"}],
-                                          "EndpointListComplete")
+    server.lists["devicestatelist"] = ([{"Event": "DeviceStateChange", "Device": "PJSIP/7001",
+                                         "State": "NOT_INUSE"},
+                                        {"Event": "DeviceStateChange", "Device": "PJSIP/7002",
+                                         "State": "UNAVAILABLE"}],
+                                       "DeviceStateListComplete")
     await server.start()
     try:
         for _ in range(100):

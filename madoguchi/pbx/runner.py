@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..settings import Settings
 from .confgen import CHROOT_MOUNT, Layout, layout_for
+from .sharing import ASTERISK_UMASK, RunAs, SharingError, pbx_user, share
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,24 @@ class Pbx:
     chroot: bool
     rootfs: Path | None
     layout: Layout
+    run_as: RunAs | None = None  # None: the engine is not root, Asterisk runs as its user
 
     def command(self) -> list[str]:
         conf = f"{self.layout.asterisk}/etc/asterisk.conf"
+        umask = f"umask {ASTERISK_UMASK:03o}"
         if not self.chroot:
-            return ["asterisk", "-f", "-n", "-C", conf]
+            drop = (["-U", self.run_as.user, "-G", self.run_as.user]
+                    if self.run_as is not None else [])
+            argv = ["asterisk", "-f", "-n", *drop, "-C", conf]
+            return ["sh", "-c", f"{umask} && exec {shlex.join(argv)}"]
         assert self.rootfs is not None
         mount_point = self.rootfs / CHROOT_MOUNT.lstrip("/")
-        script = (f"mount --bind {shlex.quote(str(self.layout.local))} "
-                  f"{shlex.quote(str(mount_point))} && exec chroot "
+        # the root fs has its own user table: drop to our host user by number, so files it
+        # makes in the shared folders belong to that user on the host too
+        user = (f"--userspec={self.run_as.uid}:{self.run_as.gid} "
+                f"--groups={self.run_as.gid} " if self.run_as is not None else "")
+        script = (f"{umask} && mount --bind {shlex.quote(str(self.layout.local))} "
+                  f"{shlex.quote(str(mount_point))} && exec chroot {user}"
                   f"{shlex.quote(str(self.rootfs))} /usr/sbin/asterisk -f -n "
                   f"-C {shlex.quote(conf)}")
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
@@ -59,10 +69,15 @@ def system_asterisk_version() -> tuple[int, int] | None:
 
 
 def choose(settings: Settings) -> Pbx:
+    """Where and as whom Asterisk runs (the user is made by `unprivileged` at start)."""
+    try:
+        run_as = pbx_user(create=False)
+    except SharingError:
+        run_as = None
     mode = settings.asterisk.mode
     if mode == "system" or (mode == "auto" and (system_asterisk_version() or (0, 0)) >= (20, 0)):
-        return Pbx(False, None, layout_for(settings, chroot=False))
-    return Pbx(True, settings.asterisk.rootfs, layout_for(settings, chroot=True))
+        return Pbx(False, None, layout_for(settings, chroot=False), run_as)
+    return Pbx(True, settings.asterisk.rootfs, layout_for(settings, chroot=True), run_as)
 
 
 def rootfs_ready(rootfs: Path) -> bool:
@@ -92,6 +107,19 @@ def build_rootfs(rootfs: Path) -> None:
     if rootfs.exists():
         shutil.rmtree(rootfs)
     tmp.rename(rootfs)
+
+
+def unprivileged(pbx: Pbx) -> Pbx:
+    """The same PBX run as its own unprivileged user (created if needed), with the instance
+    folder's owners and modes set for it. Called right before Asterisk starts."""
+    run_as = pbx.run_as
+    if os.geteuid() == 0 and run_as is None:
+        try:
+            run_as = pbx_user(create=True)
+        except SharingError as exc:
+            raise PbxError(str(exc)) from exc
+    share(pbx.layout.local, run_as)
+    return Pbx(pbx.chroot, pbx.rootfs, pbx.layout, run_as)
 
 
 def prepare(pbx: Pbx) -> None:

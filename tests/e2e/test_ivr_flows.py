@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class AmiWatch:
-    """A second AMI login that records AGIExec events in a thread."""
+    """The read-only monitor AMI login, recording AGIExec events in a thread."""
 
     def __init__(self, secret: str) -> None:
         self.events: list[dict[str, str]] = []
         self._sock = socket.create_connection(("127.0.0.1", AMI_PORT), timeout=5)
-        self._sock.sendall(f"Action: Login\r\nUsername: madoguchi\r\nSecret: {secret}\r\n"
+        self._sock.sendall(f"Action: Login\r\nUsername: madoguchi-monitor\r\nSecret: {secret}\r\n"
                            "Events: on\r\n\r\n".encode())
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -91,7 +91,7 @@ class AmiWatch:
 @contextmanager
 def ami_watch(stack: Stack) -> Iterator[AmiWatch]:
     secrets = json.loads((stack.state / "secrets.json").read_text(encoding="utf-8"))
-    watch = AmiWatch(secrets["ami_secret"])
+    watch = AmiWatch(secrets["ami_monitor_secret"])
     try:
         time.sleep(0.3)  # logged in before the call starts
         yield watch
