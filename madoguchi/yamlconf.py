@@ -2,6 +2,11 @@
 
 Admins edit YAML by hand, so every validation error must name the file, line and column.
 PyYAML's composer knows the marks; we keep them on small dict/list subclasses.
+
+Any bytes may reach these loaders (a hand edit, an upload, a damaged disk), and each must end
+in a ConfigError with a position, never another exception: the text is decoded strictly
+(madoguchi.textfile), the file size, nesting depth and scalar length are capped, and anchors
+and aliases are refused (nothing here needs them, and they make alias bombs possible).
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .textfile import TextError, decode
+from .textfile import check as check_text
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # the deepest shipped file nests 6 levels
+MAX_SCALAR = 4000  # characters; also keeps integers below Python's digit limit
 
 
 @dataclass(frozen=True)
@@ -41,13 +53,49 @@ class LocList(list[Any]):
     location: Location
 
 
+def _at(name: str, mark: Any) -> Location:
+    return Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        where = _at(str(self.name), event.start_mark)
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ConfigError(where, "YAML anchors and aliases (&name, *name) are not allowed")
+        if self._depth >= MAX_DEPTH:
+            raise ConfigError(where, f"nested more than {MAX_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.ScalarNode):
+            _check_scalar(where, node.value)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # e.g. a date that does not exist (2024-02-30), found by PyYAML's resolver
+            raise ConfigError(_loc(self, node), f"invalid value: {exc}") from exc
+
+
+def _check_scalar(where: Location, value: str) -> None:
+    if len(value) > MAX_SCALAR:
+        raise ConfigError(where, f"value longer than {MAX_SCALAR} characters")
+    try:
+        check_text(value)
+    except TextError as exc:
+        # a double-quoted escape ("\0", "\ud800") gets past the check of the raw text
+        raise ConfigError(where, f"{exc.reason} (in this value)") from exc
 
 
 def _loc(loader: _Loader, node: yaml.Node) -> Location:
-    mark = node.start_mark
-    return Location(str(loader.name), mark.line + 1, mark.column + 1)
+    return _at(str(loader.name), node.start_mark)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
@@ -75,20 +123,36 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse one YAML file; syntax errors become ConfigError with the position."""
+def read_config_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """A config file's text: strict UTF-8, no control characters, at most `limit` bytes."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(limit + 1)
     except OSError as exc:
-        raise ConfigError(None, f"{path}: cannot read: {exc.strerror}") from exc
+        raise ConfigError(None, f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > limit:
+        raise ConfigError(Location(str(path), 1, 1), f"file larger than {limit // 1024} KiB")
+    try:
+        return decode(raw)
+    except TextError as exc:
+        raise ConfigError(Location(str(path), exc.line, exc.column), exc.reason) from exc
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file; every problem becomes a ConfigError with the position."""
+    text = read_config_text(path)
     loader = _Loader(text)
     loader.name = str(path)
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = Location(str(path), mark.line + 1, mark.column + 1) if mark else None
-        raise ConfigError(where, f"YAML syntax: {exc.problem}") from exc
+        where = _at(str(path), exc.problem_mark or exc.context_mark)
+        raise ConfigError(where, f"YAML syntax: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(Location(str(path), 1, 1), f"YAML: {exc}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        # a value PyYAML builds after the document (a !!set or !!omap at the top)
+        raise ConfigError(Location(str(path), 1, 1), f"invalid value: {exc}") from exc
     finally:
         loader.dispose()
 
