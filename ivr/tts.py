@@ -66,11 +66,9 @@ def playable(path: Path, root: Path) -> None:
 
 
 def _place(src: Path, dst: Path) -> None:
+    # a copy, not a link: the file's owner and mode are this instance's (see playable)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
+    shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
 
 

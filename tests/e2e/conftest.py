@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -164,6 +165,147 @@ class Stack:
             if line.startswith(want + " "):
                 return float(line.split()[-1])
         return 0.0
+
+
+class AmiLink:
+    """A plain AMI login for the tests' own housekeeping (hang up leftovers, ask Asterisk
+    what is live). Replies are read until the action's own end, matched by ActionID."""
+
+    def __init__(self, username: str, secret: str) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", AMI_PORT), timeout=10)
+        self._buf = b""
+        self._sock.recv(128)  # banner
+        self._n = 0
+        reply = self.action({"Action": "Login", "Username": username, "Secret": secret,
+                             "Events": "off"})
+        assert reply[0].get("Response") == "Success", reply
+
+    def _message(self) -> dict[str, str]:
+        while b"\r\n\r\n" not in self._buf:
+            data = self._sock.recv(65536)
+            if not data:
+                raise ConnectionError("AMI closed the connection")
+            self._buf += data
+        raw, self._buf = self._buf.split(b"\r\n\r\n", 1)
+        msg: dict[str, str] = {}
+        for line in raw.decode(errors="replace").split("\r\n"):
+            key, _, value = line.partition(": ")
+            msg.setdefault(key, value)
+        return msg
+
+    def action(self, fields: dict[str, str]) -> list[dict[str, str]]:
+        self._n += 1
+        action_id = f"test-{self._n}"
+        self._sock.sendall("".join(f"{k}: {v}\r\n" for k, v in
+                                   {**fields, "ActionID": action_id}.items()).encode()
+                           + b"\r\n")
+        out: list[dict[str, str]] = []
+        while True:
+            msg = self._message()
+            if msg.get("ActionID") != action_id:
+                continue
+            out.append(msg)
+            if "Response" in msg and msg.get("EventList") != "start":
+                return out
+            if msg.get("EventList") == "Complete":
+                return out
+
+    def channels(self) -> list[str]:
+        return [m["Channel"] for m in self.action({"Action": "CoreShowChannels"})
+                if m.get("Event") == "CoreShowChannel"]
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _stray_sipp() -> list[int]:
+    """SIPp processes the tests started (their scenarios live in tests/sipp) and left behind."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"sipp") and any(str(SIPP_DIR).encode() in a
+                                                      for a in argv):
+            found.append(int(proc.name))
+    return found
+
+
+def _until(what: str, check: Callable[[], bool], timeout: float, problems: list[str],
+           found: Callable[[], object]) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            problems.append(f"{what}: still {found()!r} after {timeout:.0f} s")
+            return
+        time.sleep(0.2)
+
+
+def reset_stack(s: Stack) -> None:
+    """Bring the stack to the state every test starts from: the engine up, no SIPp left from
+    an earlier test, no live channel, nobody waiting, every operator logged in (in id order,
+    as at start) and every service on its hours. Fails with what it found when it cannot,
+    so that one failed test stays one failure."""
+    problems: list[str] = []
+    for pid in _stray_sipp():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if s.engine is None or s.engine.poll() is not None:
+        s.start_engine()
+    secrets = json.loads((s.state / "secrets.json").read_text(encoding="utf-8"))
+    ami = AmiLink("madoguchi", secrets["ami_secret"])
+    try:
+        for channel in ami.channels():
+            ami.action({"Action": "Hangup", "Channel": channel, "Cause": "16"})
+        _until("live channels", lambda: not ami.channels(), 30, problems, ami.channels)
+    finally:
+        ami.close()
+
+    def waiting() -> dict[str, int]:
+        data = s.json("/api/queues")
+        assert isinstance(data, dict)
+        return {q["id"]: q["waiting"] for q in data["queues"] if q["waiting"]}
+
+    def busy() -> dict[str, object]:
+        return {a: v["state"] for a, v in s.agents().items()
+                if v["state"] in ("ringing", "on_call")}
+
+    _until("waiting callers", lambda: not waiting(), 20, problems, waiting)
+    _until("operators busy", lambda: not busy(), 20, problems, busy)
+    if not problems:
+        for agent_id, agent in sorted(s.agents().items()):
+            if agent["state"] != "logged_out":
+                status, body = s.post(f"/api/agents/{agent_id}/state", {"action": "logout"})
+                if status != 200:
+                    problems.append(f"{agent_id} logout: {status} {body}")
+        for agent_id in sorted(s.agents()):
+            status, body = s.post(f"/api/agents/{agent_id}/state", {"action": "login"})
+            if status != 200:
+                problems.append(f"{agent_id} login: {status} {body}")
+            time.sleep(0.01)  # distinct idle-since times keep the order
+        for service in ("city", "water", "events"):
+            current = s.json(f"/api/schedules/{service}")
+            assert isinstance(current, dict)
+            override = current.get("override")
+            if override is None or override.get("mode") == "normal":
+                continue
+            status, body = s.post(f"/api/schedules/{service}/override", {"mode": "normal"})
+            if status != 200:
+                problems.append(f"{service} back to its hours: {status} {body}")
+    if problems:
+        pytest.fail("could not reset the stack before this test: " + "; ".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def fresh_stack(request: pytest.FixtureRequest) -> None:
+    """Every end-to-end test starts from a known stack state (see reset_stack)."""
+    if "stack" in request.fixturenames:
+        reset_stack(request.getfixturevalue("stack"))
 
 
 def write_test_config(dest: Path) -> None:
