@@ -15,7 +15,7 @@ from madoguchi.settings import load_settings
 from store.db import Database
 
 from .auth import ROLES, UserError, Users
-from .directory import CsvError, Directory
+from .directory import MAX_CSV_BYTES, CsvError, Directory
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -55,15 +55,15 @@ def cmd_users(args: argparse.Namespace) -> int:
         return 2
 
 
-async def _import(args: argparse.Namespace, text: str) -> int:
+async def _import(args: argparse.Namespace, data: bytes) -> int:
     settings = load_settings(Path(args.config), Path(args.state))
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     try:
         await db.create_schema()
         directory = Directory(db)
-        done = await (directory.import_directory(text) if args.kind == "directory"
-                      else directory.import_faq(text))
+        done = await (directory.import_directory(data) if args.kind == "directory"
+                      else directory.import_faq(data))
         print(f"{args.kind}: {done.rows} rows imported")
         return 0
     finally:
@@ -72,9 +72,12 @@ async def _import(args: argparse.Namespace, text: str) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     try:
-        text = Path(args.csv).read_text(encoding="utf-8")
-        return asyncio.run(_import(args, text))
-    except (CsvError, UnicodeDecodeError, OSError) as exc:
+        with open(args.csv, "rb") as fh:
+            data = fh.read(MAX_CSV_BYTES + 1)
+        if len(data) > MAX_CSV_BYTES:
+            raise CsvError(f"the file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
+        return asyncio.run(_import(args, data))
+    except (CsvError, OSError) as exc:
         print(f"madoguchi: {args.csv}: {exc}", file=sys.stderr)
         return 2
 

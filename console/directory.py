@@ -1,6 +1,7 @@
 """The staff directory and the FAQ the operators search from their desk. Both are imported
 whole from CSV files the city maintains (UTF-8, with or without BOM, header row required);
-an import replaces the previous list in one transaction, so a search never sees half a file."""
+an import replaces the previous list in one transaction, so a search never sees half a file.
+Whatever the bytes, an import either succeeds or raises CsvError naming the line."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from dataclasses import dataclass
 from sqlalchemy import Integer, String, Text, delete, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from madoguchi.textfile import TextError, check, decode
 from store.db import Database
 from store.models import Base
 
 DIRECTORY_COLUMNS = ("section", "name", "extension", "note")
 FAQ_COLUMNS = ("id", "question", "answer", "keywords")
 MAX_ROWS = 20_000
+# characters per field: the columns' sizes, and a page's worth for the free texts
+MAX_FIELD = {"section": 128, "name": 128, "extension": 16, "note": 2000,
+             "id": 64, "question": 4000, "answer": 4000, "keywords": 1000}
+MAX_CSV_BYTES = 8 * 1024 * 1024  # one uploaded or imported file; the web app's body limit follows
 
 
 class DirectoryEntry(Base):
@@ -48,46 +54,76 @@ class Imported:
     rows: int
 
 
-def _rows(text: str, columns: Sequence[str]) -> list[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in columns[:3] if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CsvError(f"line 1: missing column(s) {', '.join(missing)}; "
-                       f"expected {', '.join(columns)}")
-    out: list[dict[str, str]] = []
-    for row in reader:
-        if len(out) >= MAX_ROWS:
-            raise CsvError(f"more than {MAX_ROWS} rows")
-        clean = {c: (row.get(c) or "").strip() for c in columns}
-        if not any(clean.values()):
-            continue
-        for c in columns[:3]:
-            if not clean[c]:
-                raise CsvError(f"line {reader.line_num}: {c} is empty")
-        out.append(clean)
+def csv_text(data: str | bytes) -> str:
+    """An uploaded or imported CSV as text: strict UTF-8 (with or without BOM) and no
+    control characters but tab and line ends."""
+    try:
+        return decode(data) if isinstance(data, bytes) else check(data.removeprefix("\ufeff"))
+    except TextError as exc:
+        raise CsvError(str(exc)) from exc
+
+
+def _rows(data: str | bytes, columns: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line, row) for every non-blank row; the line is where the row ends in the file."""
+    reader = csv.DictReader(io.StringIO(csv_text(data)))
+    out: list[tuple[int, dict[str, str]]] = []
+    try:
+        missing = [c for c in columns[:3] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CsvError(f"line 1: missing column(s) {', '.join(missing)}; "
+                           f"expected {', '.join(columns)}")
+        for row in reader:
+            if len(out) >= MAX_ROWS:
+                raise CsvError(f"line {reader.line_num}: more than {MAX_ROWS} rows")
+            clean = {c: (row.get(c) or "").strip() for c in columns}
+            if not any(clean.values()):
+                continue
+            for c in columns:
+                if c in columns[:3] and not clean[c]:
+                    raise CsvError(f"line {reader.line_num}: {c} is empty")
+                if len(clean[c]) > MAX_FIELD[c]:
+                    raise CsvError(f"line {reader.line_num}: {c} is longer than "
+                                   f"{MAX_FIELD[c]} characters")
+            out.append((reader.line_num, clean))
+    except csv.Error as exc:  # e.g. a field over the csv module's own size limit
+        raise CsvError(f"line {reader.line_num}: {exc}") from exc
     return out
+
+
+def directory_rows(data: str | bytes) -> list[dict[str, str]]:
+    """The staff directory's rows, validated; raises CsvError."""
+    rows = _rows(data, DIRECTORY_COLUMNS)
+    for line, r in rows:
+        ext = r["extension"]
+        if not (ext.isascii() and ext.isdigit()) or len(ext) > 15:
+            raise CsvError(f"line {line}: extension must be digits, got {ext!r}")
+    return [r for _, r in rows]
+
+
+def faq_rows(data: str | bytes) -> list[dict[str, str]]:
+    """The FAQ's rows, validated; raises CsvError."""
+    rows = _rows(data, FAQ_COLUMNS)
+    seen: set[str] = set()
+    for line, r in rows:
+        if r["id"] in seen:
+            raise CsvError(f"line {line}: FAQ id {r['id']!r} appears twice")
+        seen.add(r["id"])
+    return [r for _, r in rows]
 
 
 class Directory:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def import_directory(self, text: str) -> Imported:
-        rows = _rows(text, DIRECTORY_COLUMNS)
-        for i, r in enumerate(rows, start=2):
-            if not r["extension"].isdigit() or len(r["extension"]) > 15:
-                raise CsvError(f"row {i}: extension must be digits, got {r['extension']!r}")
+    async def import_directory(self, data: str | bytes) -> Imported:
+        rows = directory_rows(data)
         async with self.db.sessions() as session, session.begin():
             await session.execute(delete(DirectoryEntry))
             session.add_all(DirectoryEntry(**r) for r in rows)
         return Imported(len(rows))
 
-    async def import_faq(self, text: str) -> Imported:
-        rows = _rows(text, FAQ_COLUMNS)
-        ids = [r["id"] for r in rows]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise CsvError(f"FAQ id {dup!r} appears twice")
+    async def import_faq(self, data: str | bytes) -> Imported:
+        rows = faq_rows(data)
         async with self.db.sessions() as session, session.begin():
             await session.execute(delete(FaqEntry))
             session.add_all(FaqEntry(**r) for r in rows)

@@ -37,7 +37,9 @@ def bad_character(text: str) -> tuple[int, str] | None:
     m = _BAD.search(text)
     if m is None:
         return None
-    return m.start(), f"control character U+{ord(m.group()[0]):04X} is not allowed"
+    if m.group() == "\r":
+        return m.start(), "carriage return without a line feed (save with LF or CRLF line ends)"
+    return m.start(), f"control character U+{ord(m.group()):04X} is not allowed"
 
 
 def check(text: str) -> str:
@@ -50,6 +52,7 @@ def check(text: str) -> str:
 
 def decode(raw: bytes) -> str:
     """Strict UTF-8 (a leading BOM is dropped) without control characters, or TextError."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -57,4 +60,4 @@ def decode(raw: bytes) -> str:
         before = raw[:exc.start].decode("utf-8")
         line, column = position(before, len(before))
         raise TextError(line, column, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})") from exc
-    return check(text.removeprefix("\ufeff"))
+    return check(text)
