@@ -1,6 +1,8 @@
 """Secrets generated at first run into the state folder (mode 0600), never committed.
 
 Environment variables win over the file so that deployments can inject their own.
+The FastAGI secret has no such override: the generated dialplan carries it, so it lives where
+`madoguchi secrets --rotate` and the engine can both find it.
 """
 
 from __future__ import annotations
@@ -8,8 +10,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# dialplan-safe (no comma, quote, bracket or $) and long enough to be unguessable
+from ami_bridge.agi_auth import KEY_PATTERN
+
+FASTAGI_KEY = "fastagi_secret"
 
 
 @dataclass(frozen=True)
@@ -19,14 +27,41 @@ class Secrets:
     sip_passwords: dict[str, str]
     # a read-only AMI login for diagnostics and observers (tests, benchmarks); no write class
     ami_monitor_secret: str = ""
+    # first argument of every AGI() call in the generated dialplan (ami_bridge/agi_auth.py)
+    fastagi_secret: str = ""
+
+
+def _path(state_dir: Path) -> Path:
+    return state_dir / "secrets.json"
+
+
+def _read(path: Path) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, object]) -> None:
+    """Replace the file in one step: a reader sees the old content or the new, never half."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # a stale tmp file keeps its old mode otherwise
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _new_fastagi_secret() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "secrets.json"
-    data: dict[str, object] = {}
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
+    path = _path(state_dir)
+    data = _read(path)
     changed = False
 
     def _get(key: str) -> str:
@@ -41,6 +76,10 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
     ami = _get("ami_secret")
     token = _get("api_token")
     monitor = _get("ami_monitor_secret")
+    fastagi = data.get(FASTAGI_KEY)
+    if not isinstance(fastagi, str) or not KEY_PATTERN.fullmatch(fastagi):
+        fastagi = data[FASTAGI_KEY] = _new_fastagi_secret()
+        changed = True
     raw_sip = data.get("sip_passwords")
     sip: dict[str, str] = dict(raw_sip) if isinstance(raw_sip, dict) else {}
     for agent in agent_ids:
@@ -49,15 +88,51 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
             changed = True
     data["sip_passwords"] = sip
     if changed:
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
+        _write(path, data)
     os.chmod(path, 0o600)
     return Secrets(
         ami_secret=os.environ.get("MADOGUCHI_AMI_SECRET") or ami,
         api_token=os.environ.get("MADOGUCHI_API_TOKEN") or token,
         sip_passwords=sip,
         ami_monitor_secret=monitor,
+        fastagi_secret=fastagi,
     )
+
+
+def rotate_fastagi_secret(state_dir: Path) -> str:
+    """Replace the FastAGI secret, keeping every other secret; returns the new one."""
+    path = _path(state_dir)
+    data = _read(path)
+    new = _new_fastagi_secret()
+    data[FASTAGI_KEY] = new
+    _write(path, data)
+    return new
+
+
+def fastagi_secret_watch(state_dir: Path) -> Callable[[], str | None]:
+    """A function returning the FastAGI secret on disk when secrets.json changed since its
+    last call (None otherwise): a stat per call, a read only after a change."""
+    path = _path(state_dir)
+
+    def stamp() -> tuple[int, int, int] | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    seen = stamp()
+
+    def changed() -> str | None:
+        nonlocal seen
+        now = stamp()
+        if now is None or now == seen:
+            return None
+        seen = now
+        try:
+            value = _read(path).get(FASTAGI_KEY)
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, str) else None
+
+    return changed
