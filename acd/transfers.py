@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from madoguchi.errors import ascii_digits
 from madoguchi.settings import TransferSettings
 
 CITY_PBX_ENDPOINT = "citypbx"
@@ -24,7 +25,7 @@ class TransferTarget:
 
 def resolve(settings: TransferSettings, target: str) -> TransferTarget:
     number = target.strip()
-    if not number.isdigit() or len(number) > 15:
+    if not ascii_digits(number) or len(number) > 15:  # 0-9 only: it becomes a dial string
         raise TransferRefused(f"transfer target must be 1-15 digits, got {target!r}")
     if settings.pbx_host is None:
         raise TransferRefused("no city PBX trunk is configured")

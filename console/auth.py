@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
@@ -23,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
-from madoguchi.errors import json_error
+from madoguchi.errors import ascii_digits, json_error
 from madoguchi.identity import ACTOR
 from recordings.service import Actor
 from store.db import Database
@@ -99,6 +101,11 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 COOKIE = "madoguchi_session"
 LOGIN_COOKIE = "madoguchi_login"  # CSRF token of the login form, before any session
 MIN_PASSWORD = 12
+MAX_NAME = 64
+# letters (any script), digits, - _ . : what `Users.add` accepts, checked before any lookup
+_NAME = re.compile(rf"[\w.-]{{1,{MAX_NAME}}}")
+HASH_WORKERS = 2  # argon2 threads: a burst of logins queues here, not on the event loop
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -131,27 +138,61 @@ class UserError(ValueError):
     pass
 
 
+def valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
+def _valid_extension(agent_id: str) -> bool:
+    return ascii_digits(agent_id) and len(agent_id) <= 16
+
+
 class Users:
+    """Argon2 costs tens of milliseconds of CPU per hash: it runs in a small thread pool
+    (opened and closed with the web app), never on the event loop that also serves AMI,
+    FastAGI and the ACD. Without the app (the CLI) a one-off thread does it."""
+
     def __init__(self, db: Database, clock: Clock = _now) -> None:
         self.db = db
         self.clock = clock
         self.hasher = PasswordHasher()  # argon2id with the library's current defaults
         # verified against when the user does not exist, so both paths cost the same
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        self._pool: ThreadPoolExecutor | None = None
+
+    def open_pool(self, workers: int = HASH_WORKERS) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+
+    async def close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # waiting for a running hash must not hold the loop either
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
     async def add(self, name: str, role: str, password: str, agent_id: str | None = None,
                   replace: bool = False) -> None:
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(
-                ".", "").isalnum():
-            raise UserError("user names are letters, digits, - _ . (at most 64)")
+        if not valid_name(name):
+            raise UserError(f"user names are letters, digits, - _ . (at most {MAX_NAME})")
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
             raise UserError(f"passwords need at least {MIN_PASSWORD} characters")
-        if agent_id is not None and (not agent_id.isdigit() or len(agent_id) > 16):
-            raise UserError("the operator extension must be digits")
+        if agent_id is not None and not _valid_extension(agent_id):
+            raise UserError("the operator extension must be digits 0-9")
         if role == OPERATOR and agent_id is None:
             raise UserError("an operator needs their extension (--agent)")
+        password_hash = await self._off_loop(self.hasher.hash, password)
         async with self.db.sessions() as session, session.begin():
             existing = await session.get(ConsoleUser, name)
             if existing is not None and not replace:
@@ -159,8 +200,8 @@ class Users:
             if existing is not None:
                 await session.delete(existing)
                 await session.flush()
-            session.add(ConsoleUser(name=name, role=role, password_hash=self.hasher.hash(
-                password), agent_id=agent_id, disabled=False, created_at=self.clock()))
+            session.add(ConsoleUser(name=name, role=role, password_hash=password_hash,
+                                    agent_id=agent_id, disabled=False, created_at=self.clock()))
 
     async def change(self, name: str, role: str | None = None, agent_id: str | None = None,
                      disabled: bool | None = None) -> tuple[ConsoleUser, ConsoleUser]:
@@ -168,8 +209,8 @@ class Users:
         if role is not None:
             if role not in ROLES:
                 raise UserError(f"role must be one of {', '.join(ROLES)}")
-            if agent_id is not None and (not agent_id.isdigit() or len(agent_id) > 16):
-                raise UserError("the operator extension must be digits")
+            if agent_id is not None and not _valid_extension(agent_id):
+                raise UserError("the operator extension must be digits 0-9")
             if role == OPERATOR and agent_id is None:
                 raise UserError("an operator needs their extension")
         async with self.db.sessions() as session, session.begin():
@@ -194,13 +235,13 @@ class Users:
                 ConsoleUser.name))).all())
 
     async def verify(self, name: str, password: str) -> ConsoleUser | None:
-        async with self.db.sessions() as session:
-            user = await session.get(ConsoleUser, name)
-        try:
-            self.hasher.verify(user.password_hash if user else self._dummy, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return None
-        if user is None or user.disabled:
+        user: ConsoleUser | None = None
+        if valid_name(name):  # no other name exists: not worth a database lookup
+            async with self.db.sessions() as session:
+                user = await session.get(ConsoleUser, name)
+        ok = await self._off_loop(self._check, user.password_hash if user else self._dummy,
+                                  password)
+        if not ok or user is None or user.disabled:
             return None
         return user
 
@@ -267,12 +308,19 @@ class Sessions:
 
 @dataclass
 class Throttle:
-    """Failed logins per key within a sliding window; a locked key waits the window out."""
+    """Login attempts per key within a sliding window; a locked key waits the window out.
+
+    An attempt is counted when it starts, before its password is checked, so concurrent
+    attempts cannot all pass the check while the first ones are still being verified.
+    Keys whose attempts are all older than the window are dropped (at most once a window,
+    or when there are more than `max_keys`), so sprayed user names do not pile up."""
 
     limit: int
     window: timedelta
     clock: Clock = _now
+    max_keys: int = 10_000
     _failures: dict[str, list[datetime]] = field(default_factory=dict)
+    _pruned: datetime | None = None
 
     def _recent(self, key: str) -> list[datetime]:
         cutoff = self.clock() - self.window
@@ -287,10 +335,37 @@ class Throttle:
         return len(self._recent(key)) >= self.limit
 
     def failed(self, key: str) -> None:
-        self._failures.setdefault(key, []).append(self.clock())
+        """Count one attempt (or failure) for `key` now."""
+        now = self.clock()
+        if (self._pruned is None or now - self._pruned > self.window
+                or len(self._failures) >= self.max_keys):
+            self.prune()
+        self._failures.setdefault(key, []).append(now)
+
+    def forgive(self, key: str) -> None:
+        """Take back the latest attempt of `key` (it succeeded)."""
+        times = self._failures.get(key)
+        if times:
+            times.pop()
+            if not times:
+                del self._failures[key]
 
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def prune(self) -> None:
+        now = self.clock()
+        self._pruned = now
+        cutoff = now - self.window
+        self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > cutoff}
+        if len(self._failures) >= self.max_keys:
+            # still full of live keys: the least recently tried half goes
+            by_age = sorted(self._failures, key=lambda k: self._failures[k][-1])
+            for k in by_age[:len(by_age) // 2 + 1]:
+                del self._failures[k]
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
 
 SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
@@ -308,6 +383,31 @@ class Console:
         self.sessions = Sessions(config.idle, clock)
         self.user_throttle = Throttle(config.max_failures, config.lockout, clock)
         self.client_throttle = Throttle(config.max_failures_per_client, config.lockout, clock)
+
+    async def start(self) -> None:
+        self.users.open_pool()
+
+    async def close(self) -> None:
+        await self.users.close_pool()
+
+    def login_keys(self, name: str, client: str) -> tuple[str, str]:
+        # a name no user can have still counts, under at most MAX_NAME characters
+        return f"user:{name[:MAX_NAME]}", f"client:{client[:64]}"
+
+    def begin_login(self, name: str, client: str) -> bool:
+        """Count a login attempt before its password is checked; False when locked. No
+        await in here: concurrent attempts are counted one after the other."""
+        user_key, client_key = self.login_keys(name, client)
+        if self.user_throttle.blocked(user_key) or self.client_throttle.blocked(client_key):
+            return False
+        self.user_throttle.failed(user_key)
+        self.client_throttle.failed(client_key)
+        return True
+
+    def login_succeeded(self, name: str, client: str) -> None:
+        user_key, client_key = self.login_keys(name, client)
+        self.user_throttle.clear(user_key)
+        self.client_throttle.forgive(client_key)  # only failures count against an address
 
     async def audit(self, actor: Actor, action: str, detail: str = "") -> None:
         await self.db.add(AuditEntry(at=self.clock(), actor=actor.name, user_id=actor.user_id,

@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from ivr.handlers import IVR
 from ivr.prompts import LANGUAGES
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
-from madoguchi.errors import json_error, json_object
+from madoguchi.errors import ascii_digits, json_error, json_object
 from recordings.config import MIN_RETENTION_DAYS, save_retention
 from recordings.export import export_stream
 from recordings.handlers import RECORDINGS
@@ -41,7 +42,7 @@ from .auth import (
     Session,
     UserError,
 )
-from .directory import CsvError, Directory
+from .directory import MAX_CSV_BYTES, CsvError, Directory
 from .hours import (
     ClosureError,
     DatedClosure,
@@ -124,24 +125,26 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not kept or not hmac.compare_digest(given.encode(), kept.encode()):
         return _login_form(request, "login_expired", 403)
     client = request.remote or "unknown"
-    actor = Actor(name[:64] or "?", client)
-    if console.user_throttle.blocked(f"user:{name}") or console.client_throttle.blocked(
-            f"client:{client}"):
+    actor = Actor(_printable(name[:64]) or "?", client)
+    if not console.begin_login(name, client):  # counted now, before the check
         await console.audit(actor, "login-throttled")
         return _login_form(request, "login_locked", 429)
     user = await console.users.verify(name, password)
     if user is None:
-        console.user_throttle.failed(f"user:{name}")
-        console.client_throttle.failed(f"client:{client}")
         await console.audit(actor, "login-failed")
         return _login_form(request, "login_failed", 401)
-    console.user_throttle.clear(f"user:{name}")
+    console.login_succeeded(name, client)
     s = console.sessions.create(user)
     await console.audit(Actor(user.name, client, user.name), "login", f"role={user.role}")
     resp = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or HOME[user.role])
     console.set_session_cookie(resp, s.id)
     resp.del_cookie(LOGIN_COOKIE, path="/console/")
     raise resp
+
+
+def _printable(text: str) -> str:
+    # a typed name lands in the audit log: no NUL (PostgreSQL refuses it) nor line breaks
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -159,7 +162,7 @@ async def desk(request: web.Request) -> web.StreamResponse:
     # supervisors and admins may open any operator's desk; an operator only their own
     agent = s.agent_id if s.role != ADMIN and s.agent_id else request.query.get("agent",
                                                                               s.agent_id or "")
-    if not agent.isdigit():
+    if not ascii_digits(agent) or len(agent) > 16:
         agent = ""
     return _render(request, "desk.html", agent=agent,
                    classes=[c.value for c in OutcomeClass], kinds=[k.value for k in OtherKind])
@@ -323,10 +326,9 @@ async def set_retention(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     service = request.app[RECORDINGS]
     raw = str(form.get("days", "")).strip()
-    try:
-        days = int(raw)
-    except ValueError:
+    if not ascii_digits(raw.removeprefix("-")) or len(raw) > 6:  # save_retention says why not
         return await admin(request, "retention days must be a whole number", 400, "retention")
+    days = int(raw)
     try:
         await asyncio.to_thread(save_retention, request.app[IVR].settings.state_dir, days)
     except ValueError as exc:
@@ -379,7 +381,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
 
 
 # ---- TTS preview of an event announcement ---------------------------------------------------
-_TTS_KEY = re.compile(r"^[0-9a-f]{24}$")
+_TTS_KEY = re.compile(r"[0-9a-f]{24}")
 
 
 async def tts_preview(request: web.Request) -> web.Response:
@@ -405,7 +407,7 @@ async def tts_preview(request: web.Request) -> web.Response:
 async def tts_file(request: web.Request) -> web.StreamResponse:
     lang, key = request.match_info["lang"], request.match_info["key"]
     path = request.app[IVR].tts.root / lang / f"{key}.wav"
-    if lang not in LANGUAGES or not _TTS_KEY.match(key) or not path.is_file():
+    if lang not in LANGUAGES or not _TTS_KEY.fullmatch(key) or not path.is_file():
         raise json_error(404, "not_found", "no such rendered announcement")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "no-store"})
@@ -437,15 +439,15 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     kind, upload = form.get("kind"), form.get("file")
     if kind not in ("directory", "faq") or not isinstance(upload, web.FileField):
         return await admin(request, "choose directory or faq and a CSV file", 400)
-    raw = upload.file.read(8 * 1024 * 1024 + 1)
-    if len(raw) > 8 * 1024 * 1024:
-        return await admin(request, "the CSV is over 8 MiB", 400)
+    raw = await asyncio.to_thread(upload.file.read, MAX_CSV_BYTES + 1)  # may be on disk
+    if len(raw) > MAX_CSV_BYTES:
+        return await admin(request, f"the CSV is over {MAX_CSV_BYTES // (1024 * 1024)} MiB",
+                           413)
     directory = request.app[DIRECTORY]
     try:
-        text = raw.decode("utf-8")
-        done = await (directory.import_directory(text) if kind == "directory"
-                      else directory.import_faq(text))
-    except (CsvError, UnicodeDecodeError) as exc:
+        done = await (directory.import_directory(raw) if kind == "directory"
+                      else directory.import_faq(raw))
+    except CsvError as exc:
         return await admin(request, f"{upload.filename}: {exc}", 400)
     s = _session(request)
     await request.app[CONSOLE].audit(Actor(s.user, request.remote or "unknown", s.user),
@@ -457,6 +459,13 @@ def add_routes(app: web.Application, console: Console) -> None:
     app[CONSOLE] = console
     app[DIRECTORY] = Directory(console.db)
     app[SCHEDULES_LOCK] = asyncio.Lock()
+
+    async def hash_pool(_app: web.Application) -> AsyncIterator[None]:
+        await console.start()
+        yield
+        await console.close()
+
+    app.cleanup_ctx.append(hash_pool)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                          autoescape=True)
     r = app.router

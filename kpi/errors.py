@@ -35,6 +35,13 @@ class DuplicateRecord(KpiError):
         super().__init__(f"call {call_id} already has an interaction record")
 
 
+class NotYourCall(KpiError):
+    """An operator's record for a call another operator answered."""
+
+    status = 403
+    error_id = "not_your_call"
+
+
 class BadQuery(KpiError):
     status = 400
     error_id = "bad_query"

@@ -8,9 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from madoguchi.errors import json_error, json_object
+from acd.wiring import ACD
+from console.auth import OPERATOR, SESSION
+from madoguchi.errors import ascii_decimal, json_error, json_object
 
-from .errors import BadQuery, KpiError
+from .errors import BadQuery, InvalidRecord, KpiError, NotYourCall
 from .formulas import BUCKETS, TARGETS, TOKYO
 from .service import KpiService, call_facts, interaction_json, parse_interaction
 from .staffing import plan
@@ -79,6 +81,15 @@ async def staffing_report(service: KpiService, start: datetime, end: datetime,
     return {"from": start.isoformat(), "to": end.isoformat(), "service": svc, **out}
 
 
+def _number(query: Mapping[str, str], name: str) -> float | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    if not ascii_decimal(raw):
+        raise BadQuery(f"{name} must be a decimal number like 0.85")
+    return float(raw)
+
+
 def _error(exc: KpiError) -> web.HTTPException:
     return json_error(exc.status, exc.error_id, str(exc))
 
@@ -88,10 +99,7 @@ async def get_kpi(request: web.Request) -> web.Response:
     q = request.query
     try:
         start, end = period(q, service.clock())
-        try:
-            short = float(q["short_abandon_s"]) if q.get("short_abandon_s") else None
-        except ValueError as exc:
-            raise BadQuery("short_abandon_s must be a number of seconds") from exc
+        short = _number(q, "short_abandon_s")
         body = await kpi_report(service, start, end, q.get("service") or None,
                                 q.get("by") or None, short)
     except KpiError as exc:
@@ -104,21 +112,31 @@ async def get_staffing(request: web.Request) -> web.Response:
     q = request.query
     try:
         start, end = period(q, service.clock())
-        try:
-            occ = float(q.get("max_occupancy", "1"))
-            shrink = float(q.get("shrinkage", "0"))
-        except ValueError as exc:
-            raise BadQuery("max_occupancy and shrinkage must be numbers") from exc
-        body = await staffing_report(service, start, end, q.get("service") or None, occ, shrink)
+        occ, shrink = _number(q, "max_occupancy"), _number(q, "shrinkage")
+        body = await staffing_report(service, start, end, q.get("service") or None,
+                                     1.0 if occ is None else occ,
+                                     0.0 if shrink is None else shrink)
     except KpiError as exc:
         raise _error(exc) from exc
     return web.json_response(body)
 
 
 async def post_interaction(request: web.Request) -> web.Response:
+    """Supervisors, admins and the API token record any answered call; an operator only a
+    call they answered, in their own name (else anyone could forge another's FCR and block
+    the real record with a 409)."""
     data = await json_object(request)
+    session = request.get(SESSION)
+    operator = session.agent_id if session is not None and session.role == OPERATOR else None
     try:
-        row = await request.app[KPI].add_interaction(parse_interaction(data))
+        new = parse_interaction(data)
+        if new.agent_id is not None and new.agent_id not in request.app[ACD].acd.agents:
+            raise InvalidRecord("agent_id", f"agent_id {new.agent_id!r} is not a known "
+                                "operator's extension")
+        if session is not None and session.role == OPERATOR:
+            if operator is None or new.agent_id not in (None, operator):
+                raise NotYourCall("an operator records interactions in their own name only")
+        row = await request.app[KPI].add_interaction(new, answered_by=operator)
     except KpiError as exc:
         raise _error(exc) from exc
     return web.json_response(interaction_json(row), status=201)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database
 from store.models import AgentStateChange, CallRecord, InteractionRecord
 
-from .errors import CallUnknown, DuplicateRecord, InvalidRecord
+from .errors import CallUnknown, DuplicateRecord, InvalidRecord, NotYourCall
 from .formulas import (
     DEFAULT_SHORT_ABANDON_S,
     CallFacts,
@@ -160,10 +160,15 @@ class KpiService:
             raise CallUnknown(call_id)
         return live
 
-    async def add_interaction(self, new: NewInteraction) -> InteractionRecord:
+    async def add_interaction(self, new: NewInteraction,
+                              answered_by: str | None = None) -> InteractionRecord:
+        """`answered_by`: the call must have been answered by this operator (an operator
+        writing a record); None for supervisors, admins and scripts."""
         ref = await self._call_ref(new.call_id)
         if not ref.answered:
             raise InvalidRecord("call_id", f"call {new.call_id} was not answered by an operator")
+        if answered_by is not None and ref.agent_id != answered_by:
+            raise NotYourCall(f"call {new.call_id} was answered by another operator")
         row = InteractionRecord(
             call_id=new.call_id, agent_id=new.agent_id or ref.agent_id, service=ref.service,
             topic=new.topic, outcome_class=new.outcome_class.value,

@@ -4,7 +4,8 @@ route by console.auth's middleware."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from acd.handlers import add_routes as add_acd_routes
 from acd.wiring import ACD
 from console.auth import Console, ConsoleConfig
+from console.directory import MAX_CSV_BYTES
 from console.views import add_routes as add_console_routes
 from ivr.handlers import IVR
 from ivr.handlers import add_routes as add_ivr_routes
@@ -21,8 +23,50 @@ from recordings.handlers import RECORDINGS
 from recordings.handlers import add_routes as add_recording_routes
 
 from .engine import Engine
+from .errors import JSON_LIMIT, json_error, too_large
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+CSV_IMPORT = ("POST", "/console/admin/import")  # the one route taking a large body
+# the CSV upload's form fields and multipart framing around the file itself
+FORM_OVERHEAD = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def guard_input(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Before the access check and every handler: no control character in the path or a
+    query parameter (PostgreSQL refuses NUL in text and would answer a 500; none belongs in
+    an id, a date or a search), and bodies within their limit: the CSV import up to its
+    documented size, every other body (JSON, forms) up to JSON_LIMIT, refused with 413."""
+    if _CONTROL.search(request.path):
+        raise json_error(400, "control_character", "the path contains a control character")
+    for key, value in request.query.items():
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            raise json_error(400, "control_character",
+                             f"query parameter {key[:32]!r} contains a control character")
+    resource = request.match_info.route.resource
+    route = (request.method, resource.canonical if resource is not None else request.path)
+    csv = route == CSV_IMPORT
+    limit = MAX_CSV_BYTES + FORM_OVERHEAD if csv else JSON_LIMIT
+
+    def refusal() -> web.HTTPException:
+        if csv:
+            return json_error(413, "too_large",
+                              f"the CSV file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
+        return too_large(limit)
+
+    if request.content_length is not None and request.content_length > limit:
+        raise refusal()
+    if request.body_exists and not csv:
+        # aiohttp itself stops reading past client_max_size, chunked bodies included
+        request = request.clone(client_max_size=limit)
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        if exc.content_type == "application/json":
+            raise  # already ours, with its reason
+        raise refusal() from None
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -45,7 +89,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
 
     console = Console(engine.db, engine.secrets.api_token,
                       console_config or ConsoleConfig.from_env(), call_owner)
-    app = web.Application(middlewares=[console.middleware])
+    app = web.Application(middlewares=[guard_input, console.middleware],
+                          client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
     app[ACD] = engine.acd_parts

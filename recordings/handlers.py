@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from madoguchi.errors import json_error
+from madoguchi.errors import ascii_digits, decimal_param, int_param, json_error
 from madoguchi.identity import actor_of as identity_actor
 from store.models import AuditEntry, CallRecord, Recording
 
@@ -48,19 +48,14 @@ def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise json_error(400, "bad_parameter", f"{name} must be an integer {lo}..{hi}")
-    return int(raw)
+    return int_param(raw, name, lo, hi)
 
 
 def _seconds(request: web.Request, name: str) -> float | None:
     raw = request.query.get(name)
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise json_error(400, "bad_parameter", f"{name} must be seconds") from exc
+    value = decimal_param(raw, name)
     if not 0 <= value <= 86400:
         raise json_error(400, "bad_parameter", f"{name} must be 0..86400 seconds")
     return value
@@ -70,7 +65,7 @@ def _digits(request: web.Request, name: str) -> str | None:
     raw = request.query.get(name)
     if not raw:
         return None
-    if not raw.replace("+", "").isdigit() or len(raw) > 32:
+    if not ascii_digits(raw.replace("+", "")) or len(raw) > 32:
         raise json_error(400, "bad_parameter", f"{name} must be digits")
     return raw
 
@@ -112,7 +107,7 @@ async def list_recordings(request: web.Request) -> web.Response:
     if outcome is not None and outcome not in OUTCOMES:
         raise json_error(400, "bad_parameter", f"outcome must be one of {sorted(OUTCOMES)}")
     agent = request.query.get("agent") or None
-    if agent is not None and (not agent.isdigit() or len(agent) > 16):
+    if agent is not None and (not ascii_digits(agent) or len(agent) > 16):
         raise json_error(400, "bad_parameter", "agent must be an operator's extension")
     service_id = request.query.get("service") or None
     if service_id is not None and (len(service_id) > 32 or not service_id.replace(
@@ -137,7 +132,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 async def _recording(request: web.Request) -> Recording:
     raw_id = request.match_info["id"]
-    if not raw_id.isdigit() or len(raw_id) > 12:
+    if not ascii_digits(raw_id) or len(raw_id) > 12:
         raise json_error(404, "not_found", "no such recording")
     rec = await request.app[RECORDINGS].get(int(raw_id))
     if rec is None:
@@ -191,8 +186,8 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
 
 async def recording_peaks(request: web.Request) -> web.Response:
     service = request.app[RECORDINGS]
-    rec = await _recording(request)
     buckets = _int(request, "buckets", 800, 10, 10000)
+    rec = await _recording(request)
     try:
         path = service.path_of(rec)
     except RecordingFileError as exc:
