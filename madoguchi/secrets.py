@@ -94,8 +94,8 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
         ami_secret=os.environ.get("MADOGUCHI_AMI_SECRET") or ami,
         api_token=os.environ.get("MADOGUCHI_API_TOKEN") or token,
         sip_passwords=sip,
-        ami_monitor_secret=monitor,
         fastagi_secret=fastagi,
+        ami_monitor_secret=monitor,
     )
 
 
