@@ -48,6 +48,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from load_stats import RunFigures, fairness, percentile, summarize  # noqa: E402
 from stack_setup import madoguchi_cmd, open_around_the_clock  # noqa: E402
 
+from madoguchi.pbx.runner import choose, remote_command  # noqa: E402
+from madoguchi.settings import load_settings  # noqa: E402
+
 WANTED = {"Newchannel", "DTMFEnd", "BridgeEnter", "Hangup"}
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -280,21 +283,8 @@ class Bench:
         # `pbx start` writes the configuration afresh: the bench's route goes in after it
         add_app_queue_route(self.state / "asterisk" / "etc")
         (self.state / "asterisk" / "recordings" / "bench").mkdir(exist_ok=True)
-        reply = asyncio.run(self.ami_action("Action: Reload\r\nModule: pbx_config"))
-        assert "Success" in reply, reply
-
-    async def ami_action(self, action: str) -> str:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports.ami)
-        await reader.readline()
-        writer.write(f"Action: Login\r\nUsername: madoguchi\r\n"
-                     f"Secret: {self.secrets['ami_secret']}\r\nEvents: off\r\n\r\n"
-                     f"{action}\r\nActionID: bench\r\n\r\n"
-                     .encode())
-        await writer.drain()
-        while b"ActionID: bench" not in (block := await reader.readuntil(b"\r\n\r\n")):
-            pass
-        writer.close()
-        return block.decode(errors="replace")
+        # the engine's AMI login may not reload: the CLI's control socket does
+        remote_command(choose(load_settings(self.config, self.state)), "dialplan reload")
 
     def asterisk_pid(self) -> int:
         pids = descendants(self.asterisk.pid, "asterisk")
@@ -371,7 +361,9 @@ class Bench:
                 await asyncio.sleep(2)  # operators logged in, device states read
         else:
             self.stop_engine()
-        ami = AmiRecorder(self.ports.ami, "madoguchi", self.secrets["ami_secret"])
+        # the read-only monitor login: the engine's own receives only the events it handles
+        ami = AmiRecorder(self.ports.ami, "madoguchi-monitor",
+                          self.secrets["ami_monitor_secret"])
         await ami.start()
         operators = await asyncio.create_subprocess_exec(
             "sipp", "-sf", str(self.scenario("operator", load)), "-i", "127.0.0.1",

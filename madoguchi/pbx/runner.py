@@ -59,6 +59,26 @@ class Pbx:
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
 
 
+def remote_command(pbx: Pbx, command: str) -> str:
+    """Run one fixed Asterisk CLI command (e.g. `dialplan reload`) on the running instance
+    through its control socket; the engine's AMI login holds no right to reload."""
+    conf = f"{pbx.layout.asterisk}/etc/asterisk.conf"
+    if pbx.chroot:
+        assert pbx.rootfs is not None
+        mount_point = pbx.rootfs / CHROOT_MOUNT.lstrip("/")
+        script = (f"mount --bind {shlex.quote(str(pbx.layout.local))} "
+                  f"{shlex.quote(str(mount_point))} && exec chroot "
+                  f"{shlex.quote(str(pbx.rootfs))} /usr/sbin/asterisk -C {shlex.quote(conf)} "
+                  f"-rx {shlex.quote(command)}")
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+    else:
+        argv = ["asterisk", "-C", conf, "-rx", command]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise PbxError(f"asterisk -rx {command!r} failed: {(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
 def system_asterisk_version() -> tuple[int, int] | None:
     exe = shutil.which("asterisk")
     if exe is None:
