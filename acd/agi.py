@@ -2,7 +2,8 @@
 
 `feature`: *21 login, *22 logout, *23 away (break), *24 back, *25 end wrap-up,
 *26 away (meeting). The operator is the authenticated PJSIP endpoint that dialled, passed by
-the dialplan as ${CHANNEL(endpoint)}: a phone cannot act for another operator.
+the dialplan as ${CHANNEL(endpoint)}; it must also be the endpoint of the channel, which the
+FastAGI server had AMI confirm: a phone cannot act for another operator.
 `transfer`: a number dialled from an operator's phone, or the target of a blind transfer
 (SIP REFER) the caller's channel is running; only allowed targets get a dial string.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from ami_bridge.agi_auth import endpoint_of
 from ami_bridge.calls import CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession
 from madoguchi.settings import TransferSettings
@@ -43,6 +45,11 @@ class OperatorAgi:
     async def _feature(self, session: AgiSession) -> None:
         code, endpoint = [*session.args, "", ""][:2]
         feature = FEATURES.get(code)
+        if endpoint != endpoint_of(session.channel):
+            log.warning("feature *%s refused: endpoint %r is not that of channel %s", code[:8],
+                        endpoint[:64], session.channel)
+            await session.stream_file("invalid")
+            return
         if feature is None or endpoint not in self.acd.agents:
             await session.stream_file("invalid")
             return

@@ -3,15 +3,22 @@
 Each Asterisk connection runs in its own task that this server owns, so a
 stalled or half-open client only ever costs its own task, and ``close()`` can
 cancel and await every one of them.
+
+No handler runs before a session has shown the install's secret (``agi_arg_1``, removed
+from the arguments handlers see), carried a well-formed channel name and uniqueid, and had
+``verify`` confirm that channel exists (see :mod:`ami_bridge.agi_auth`). A refused session
+is closed without a word, so the dialplan goes on as if the engine were unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType, TracebackType
 
+from .agi_auth import AgiKey, valid_channel, valid_uniqueid
 from .agi_codec import AgiHeaderParser, AgiReply, AgiReplyParser, Hangup, format_command
 from .agi_errors import (
     AgiCommandFailed,
@@ -22,7 +29,7 @@ from .agi_errors import (
     raise_for_reply,
 )
 
-__all__ = ["AgiHandler", "AgiSession", "FastAgiServer"]
+__all__ = ["AgiHandler", "AgiSession", "ChannelVerifier", "FastAgiServer"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,8 @@ _READ_SIZE = 64 * 1024
 # Bound on waiting for a peer to acknowledge our close; a peer that stopped
 # reading must not keep the session task alive.
 _CLOSE_TIMEOUT = 2.0
+# A refused peer may retry in a loop: one warning per reason per interval, the rest counted.
+_REFUSAL_LOG_INTERVAL = 10.0
 
 
 def _script_from_env(env: Mapping[str, str]) -> str:
@@ -47,6 +56,42 @@ def _args_from_env(env: Mapping[str, str]) -> list[str]:
     while (value := env.get(f"agi_arg_{len(args) + 1}")) is not None:
         args.append(value)
     return args
+
+
+def _split_key(env: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    """The secret (agi_arg_1) and the environment handlers see: the other arguments
+    renumbered from 1, so the secret never reaches a handler or its logs."""
+    args = _args_from_env(env)
+    rest = {k: v for k, v in env.items() if not k.startswith("agi_arg_")}
+    for i, value in enumerate(args[1:], start=1):
+        rest[f"agi_arg_{i}"] = value
+    return (args[0] if args else None), rest
+
+
+def _peer_host(peer: object) -> str:
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"
+
+
+class _RefusalLog:
+    """Warns of refused sessions without letting a peer that retries flood the log."""
+
+    def __init__(self, interval: float = _REFUSAL_LOG_INTERVAL) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._muted: dict[str, int] = {}
+
+    def warn(self, peer: object, reason: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(reason)
+        if last is not None and now - last < self._interval:
+            self._muted[reason] = self._muted.get(reason, 0) + 1
+            return
+        self._last[reason] = now
+        muted = self._muted.pop(reason, 0)
+        logger.warning("FastAGI session from %s refused: %s%s", peer, reason,
+                       f" ({muted} more since the last report)" if muted else "")
 
 
 class AgiSession:
@@ -179,10 +224,16 @@ class AgiSession:
 
 
 AgiHandler = Callable[[AgiSession], Awaitable[None]]
+# (channel, uniqueid) -> whether that channel exists now (AMI's Status in the engine)
+ChannelVerifier = Callable[[str, str], Awaitable[bool]]
 
 
 class FastAgiServer:
-    """Accepts FastAGI connections and runs ``handler`` once per channel."""
+    """Accepts FastAGI connections and runs ``handler`` once per admitted channel.
+
+    ``max_sessions`` bounds all sessions, ``max_sessions_per_peer`` those from one remote
+    address, so that one peer cannot take every slot from another.
+    """
 
     def __init__(
         self,
@@ -192,6 +243,10 @@ class FastAgiServer:
         header_timeout: float = 5.0,
         command_timeout: float = 60.0,
         max_sessions: int = 500,
+        *,
+        key: AgiKey,
+        verify: ChannelVerifier,
+        max_sessions_per_peer: int = 400,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -199,8 +254,13 @@ class FastAgiServer:
         self._header_timeout = header_timeout
         self._command_timeout = command_timeout
         self._max_sessions = max_sessions
+        self._max_per_peer = max_sessions_per_peer
+        self._key = key
+        self._verify = verify
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_peer: dict[str, int] = {}
+        self._refusals = _RefusalLog()
         self._closing = False
 
     @property
@@ -254,20 +314,31 @@ class FastAgiServer:
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain callback, not a coroutine: asyncio would otherwise own the
         # task, and close() could neither cancel nor await it.
+        peer = writer.get_extra_info("peername")
+        host = _peer_host(peer)
         if self._closing or len(self._tasks) >= self._max_sessions:
-            logger.warning(
-                "FastAGI refusing %s: %d sessions active",
-                writer.get_extra_info("peername"),
-                len(self._tasks),
-            )
+            self._refusals.warn(peer, f"{self._max_sessions} sessions active")
+            writer.close()
+            return
+        if self._per_peer.get(host, 0) >= self._max_per_peer:
+            self._refusals.warn(peer, f"{self._max_per_peer} sessions active from {host}")
             writer.close()
             return
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
-        task.add_done_callback(self._session_done)
+        self._per_peer[host] = self._per_peer.get(host, 0) + 1
+        task.add_done_callback(lambda done: self._session_done(done, host))
 
-    def _session_done(self, task: asyncio.Task[None]) -> None:
+    def sessions_from(self, host: str) -> int:
+        return self._per_peer.get(host, 0)
+
+    def _session_done(self, task: asyncio.Task[None], host: str) -> None:
         self._tasks.discard(task)
+        left = self._per_peer.get(host, 0) - 1
+        if left > 0:
+            self._per_peer[host] = left
+        else:
+            self._per_peer.pop(host, None)
         # _serve handles everything expected; this only catches our own bugs,
         # which would otherwise surface as "exception was never retrieved".
         if not task.cancelled() and (exc := task.exception()) is not None:
@@ -279,10 +350,13 @@ class FastAgiServer:
             header = await self._read_header(reader, peer)
             if header is None:
                 return
+            env = await self._admit(header.env, peer)
+            if env is None:
+                return
             session = AgiSession(
                 reader,
                 writer,
-                header.env,
+                env,
                 command_timeout=self._command_timeout,
                 initial_data=header.leftover,
             )
@@ -299,6 +373,28 @@ class FastAgiServer:
                 )
         finally:
             await self._close_writer(writer)
+
+    async def _admit(self, raw: Mapping[str, str], peer: object) -> dict[str, str] | None:
+        """The environment handlers may see, or None when the session is refused.
+
+        The secret comes first, so a peer without it cannot even make us ask AMI anything.
+        """
+        presented, env = _split_key(raw)
+        if not self._key.check(presented):
+            self._refusals.warn(peer, "no or wrong secret")
+            return None
+        channel = env.get("agi_channel", "")
+        uniqueid = env.get("agi_uniqueid", "")
+        if not valid_channel(channel) or not valid_uniqueid(uniqueid):
+            # repr: caller-influenced text, shown escaped and bounded
+            logger.warning("FastAGI session from %s refused: malformed channel %r or "
+                           "uniqueid %r", peer, channel[:80], uniqueid[:40])
+            return None
+        if not await self._verify(channel, uniqueid):
+            logger.warning("FastAGI session from %s refused: channel %s (%s) unknown to AMI",
+                           peer, channel, uniqueid)
+            return None
+        return env
 
     async def _read_header(
         self, reader: asyncio.StreamReader, peer: object

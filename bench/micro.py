@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from ami_server import AmiTestServer  # noqa: E402  (the loopback AMI server of the tests)
 from panoramisk import Manager  # noqa: E402
 
+from ami_bridge.agi_auth import AgiKey  # noqa: E402
 from ami_bridge.ami import AmiClient  # noqa: E402
 from ami_bridge.fastagi import AgiSession, FastAgiServer  # noqa: E402
 
@@ -107,10 +108,15 @@ async def _fastagi(n: int) -> list[float]:
             await session.set_variable("BENCH", str(i))
             latencies.append(time.perf_counter() - t)
 
-    server = FastAgiServer(handler, "127.0.0.1", 0)
+    async def known(channel: str, uniqueid: str) -> bool:
+        return True  # the engine asks AMI; here only the command round trip is measured
+
+    key = "b" * 43
+    server = FastAgiServer(handler, "127.0.0.1", 0, key=AgiKey(key), verify=known)
     await server.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"agi_network_script: bench\nagi_channel: PJSIP/trunk-1\n\n")
+    writer.write(b"agi_network_script: bench\nagi_channel: PJSIP/trunk-00000001\n"
+                 b"agi_uniqueid: 1700000000.1\nagi_arg_1: " + key.encode() + b"\n\n")
     for _ in range(n):
         await reader.readline()
         writer.write(b"200 result=1\n")

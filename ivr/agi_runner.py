@@ -9,10 +9,10 @@ never from the caller), MADO_BOARD and MADO_BOARD_EVERY for the hold loop, IVR_D
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from ami_bridge.agi_auth import endpoint_of
 from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.fastagi import AgiSession
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 OVERRIDE_SCRIPT = "ivr/override"  # '/' cannot occur in a service id: no clash
 _KEYS = "0123456789*#"
-_ENDPOINT = re.compile(r"^PJSIP/([0-9]{2,8})-[0-9a-f]+$")
 
 
 class IvrRunner:
@@ -159,10 +158,12 @@ class IvrRunner:
         return Digits(digits)
 
     async def _feature_code(self, session: AgiSession) -> None:
-        """*7 <service code> <mode>: a supervisor switches a service's override."""
+        """*7 <service code> <mode>: a supervisor switches a service's override.
+
+        The supervisor is the endpoint the channel belongs to; the FastAGI server admitted
+        the session only after AMI confirmed that channel exists."""
         service_code, mode_digit = [*session.args, "", ""][:2]
-        m = _ENDPOINT.match(session.channel)
-        endpoint = m[1] if m else ""
+        endpoint = endpoint_of(session.channel) or ""
         sched = self.ivr.current.schedules
         service = sched.feature_codes.get(service_code)
         mode = MODE_DIGITS.get(mode_digit)

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .pbx import confgen, runner
-from .secrets import Secrets, load_or_create
+from .secrets import Secrets, load_or_create, rotate_fastagi_secret
 from .settings import Settings, load_settings
 from .yamlconf import ConfigError
 
@@ -129,9 +129,37 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
+    if args.rotate:
+        return rotate_fastagi(args)
     _, secrets = _load(args)
     print(json.dumps({"api_token": secrets.api_token,
                       "sip_passwords": secrets.sip_passwords}, indent=2))
+    return 0
+
+
+def rotate_fastagi(args: argparse.Namespace) -> int:
+    """New FastAGI secret, the dialplan regenerated to carry it, and a running Asterisk told
+    to re-read its dialplan. A running engine needs nothing: it re-reads secrets.json when a
+    session presents another secret, and once the new one is presented the old one is dead."""
+    settings, _ = _load(args)
+    rotate_fastagi_secret(settings.state_dir)
+    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
+    pbx = runner.choose(settings)
+    etc = confgen.write(settings, secrets, pbx.layout).parent
+    print(f"FastAGI secret rotated in {settings.state_dir / 'secrets.json'}; the dialplan in "
+          f"{etc / 'extensions.conf'} carries the new one.")
+    if not (pbx.layout.local / "run" / "asterisk.ctl").exists():
+        print("Asterisk is not running: it reads the new dialplan when it starts.")
+        return 0
+    try:
+        runner.remote_command(pbx, "dialplan reload")
+    except runner.PbxError as exc:
+        print(f"madoguchi: the dialplan was not reloaded ({exc}). Until it is (Asterisk "
+              "CLI: dialplan reload), Asterisk presents the old secret, which a running "
+              "engine still accepts but a restarted one refuses.", file=sys.stderr)
+        return 3
+    print("Asterisk reloaded its dialplan. The running engine switches to the new secret "
+          "with the first call that presents it; no restart is needed.")
     return 0
 
 
@@ -153,8 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     pbx.add_argument("action", choices=["build", "config", "start"])
     pbx.set_defaults(func=cmd_pbx)
     sub.add_parser("check", help="validate the config folder").set_defaults(func=cmd_check)
-    sub.add_parser("secrets", help="print the generated secrets (operators' SIP passwords)"
-                   ).set_defaults(func=cmd_secrets)
+    secrets = sub.add_parser("secrets", help="print the generated secrets (operators' SIP "
+                             "passwords), or --rotate the FastAGI secret")
+    secrets.add_argument("--rotate", action="store_true",
+                         help="replace the FastAGI secret, regenerate the dialplan and reload "
+                         "it in a running Asterisk")
+    secrets.set_defaults(func=cmd_secrets)
     from ivr.cli import add_parser as add_flows_parser
 
     add_flows_parser(sub)  # flows check | simulate | schema

@@ -21,6 +21,7 @@ from acd.history import StateHistory, restorable
 from acd.service import Acd
 from acd.supervision import Supervision
 from acd.wiring import AcdParts
+from ami_bridge.agi_auth import AgiKey, AmiChannelCheck
 from ami_bridge.ami import AmiClient
 from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
 from ami_bridge.calls import Call, CallTracker, TransferStep
@@ -36,7 +37,7 @@ from store.models import AuditEntry
 
 from .metrics import Metrics
 from .pbx.confgen import Layout
-from .secrets import Secrets
+from .secrets import Secrets, fastagi_secret_watch
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,14 @@ class Engine:
                                             lambda: [c.id for c in self.tracker.live()])
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
                              self._offered, self.acd.enqueue)
-        self.fastagi = FastAgiServer(self._route_agi, settings.fastagi.host,
-                                     settings.fastagi.port)
+        agi = settings.fastagi
+        # the dialplan's secret first, then AMI's word that the channel exists, before any
+        # IVR or ACD handler sees a session
+        self.fastagi = FastAgiServer(
+            self._route_agi, agi.host, agi.port, max_sessions=agi.max_sessions,
+            max_sessions_per_peer=agi.max_sessions_per_peer,
+            key=AgiKey(secrets.fastagi_secret, fastagi_secret_watch(settings.state_dir)),
+            verify=AmiChannelCheck(self.ami).exists)
         self._closing: set[asyncio.Task[None]] = set()
         for queue in self.acd.waiting_counts():
             # read at scrape time: a caller's wait grows between events

@@ -34,6 +34,9 @@ class HttpSettings:
 class FastAgiSettings:
     host: str
     port: int
+    max_sessions: int = 500
+    # below max_sessions, so one peer cannot take every slot from Asterisk
+    max_sessions_per_peer: int = 400
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,14 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
                         http_node.integer("port", 8080, 1, 65535))
     http_node.done()
     agi_node = engine.child("fastagi")
+    max_sessions = agi_node.integer("max_sessions", 500, 1, 100_000)
+    per_peer = agi_node.integer("max_sessions_per_peer", min(400, max_sessions), 1, 100_000)
+    if per_peer > max_sessions:
+        raise ConfigError(agi_node.at("max_sessions_per_peer"),
+                          f"'max_sessions_per_peer' ({per_peer}) exceeds 'max_sessions' "
+                          f"({max_sessions})")
     fastagi = FastAgiSettings(_host(agi_node, "host", "127.0.0.1"),
-                              agi_node.integer("port", 4573, 1, 65535))
+                              agi_node.integer("port", 4573, 1, 65535), max_sessions, per_peer)
     agi_node.done()
     default_db = f"sqlite+aiosqlite:///{state_dir.resolve() / 'madoguchi.db'}"
     database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or engine.text("database_url", "") \

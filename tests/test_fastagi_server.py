@@ -1,4 +1,7 @@
-"""Loopback tests: a scripted fake Asterisk talks to a real FastAgiServer."""
+"""Loopback tests: a scripted fake Asterisk talks to a real FastAgiServer.
+
+Every session presents the install's secret as agi_arg_1, as the generated dialplan does;
+refusals of forged sessions are in test_agi_auth.py."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ami_bridge.agi_auth import AgiKey
 from ami_bridge.agi_errors import (
     AgiCommandFailed,
     AgiHangup,
@@ -23,13 +27,22 @@ STEP = 5.0
 
 Handler = Callable[[AgiSession], Awaitable[None]]
 
+KEY = "k" * 43
 
-def header(script: str = "city", *args: str, uniqueid: str = "1700000000.1") -> bytes:
+
+async def any_channel(channel: str, uniqueid: str) -> bool:
+    return True  # these tests are about the protocol; AMI's check is in test_agi_auth.py
+
+
+def header(script: str = "city", *args: str, uniqueid: str = "1700000000.1",
+           key: str | None = KEY, channel: str = "PJSIP/trunk-00000001") -> bytes:
+    if key is not None:
+        args = (key, *args)
     lines = [
         "agi_network: yes",
         f"agi_network_script: {script}",
         f"agi_request: agi://127.0.0.1:4573/{script}",
-        "agi_channel: PJSIP/trunk-00000001",
+        f"agi_channel: {channel}",
         "agi_language: ja",
         "agi_type: PJSIP",
         f"agi_uniqueid: {uniqueid}",
@@ -91,6 +104,8 @@ async def start_server() -> AsyncIterator[Callable[..., Awaitable[FastAgiServer]
     servers: list[FastAgiServer] = []
 
     async def start(handler: Handler, **kwargs: Any) -> FastAgiServer:
+        kwargs.setdefault("key", AgiKey(KEY))
+        kwargs.setdefault("verify", any_channel)
         server = FastAgiServer(handler, port=0, **kwargs)
         await server.start()
         servers.append(server)
@@ -198,12 +213,12 @@ async def test_disconnect_mid_header_does_not_block_other_sessions(
 
     server = await start_server(handler)
     good = await FakeAsterisk.connect(server.port)
-    await good.send(header(uniqueid="good"))
+    await good.send(header(uniqueid="1700000000.7"))
     await good.exchange("ANSWER", "200 result=0")
 
     # The quitter goes away before the blank line that ends the header.
     quitter = await FakeAsterisk.connect(server.port)
-    await quitter.send(header(uniqueid="quitter")[:40])
+    await quitter.send(header(uniqueid="1700000000.8")[:40])
     await wait_until(lambda: server.active_sessions == 2)
     await quitter.close()
     await wait_until(lambda: server.active_sessions == 1)
@@ -212,7 +227,7 @@ async def test_disconnect_mid_header_does_not_block_other_sessions(
     await good.expect_eof()
     await good.close()
     await wait_until(lambda: server.active_sessions == 0)
-    assert finished == ["good"]
+    assert finished == ["1700000000.7"]
     assert server.listening
 
 
@@ -234,10 +249,10 @@ async def test_header_that_never_completes_times_out(
 
     # While the stalled client hangs on, another full session runs at once.
     good = await FakeAsterisk.connect(server.port)
-    await good.send(header(uniqueid="good"))
+    await good.send(header(uniqueid="1700000000.7"))
     await good.exchange("ANSWER", "200 result=0")
     await good.expect_eof()
-    assert finished == ["good"]
+    assert finished == ["1700000000.7"]
     assert not stalled.reader.at_eof()
 
     await stalled.expect_eof()
@@ -245,7 +260,7 @@ async def test_header_that_never_completes_times_out(
     await stalled.close()
     await good.close()
     await wait_until(lambda: server.active_sessions == 0)
-    assert finished == ["good"]
+    assert finished == ["1700000000.7"]
     assert any("did not finish its header" in r.getMessage() for r in caplog.records)
 
 
@@ -543,7 +558,7 @@ async def test_close_with_active_session() -> None:
             outcome.append("cancelled")
             raise
 
-    server = FastAgiServer(handler, port=0)
+    server = FastAgiServer(handler, port=0, key=AgiKey(KEY), verify=any_channel)
     await server.start()
     port = server.port
     ast = await FakeAsterisk.connect(port)
@@ -568,7 +583,8 @@ async def test_close_while_client_is_mid_header() -> None:
     async def handler(session: AgiSession) -> None:
         raise AssertionError("handler must not run")
 
-    async with FastAgiServer(handler, port=0, header_timeout=30) as server:
+    async with FastAgiServer(handler, port=0, header_timeout=30, key=AgiKey(KEY),
+                             verify=any_channel) as server:
         ast = await FakeAsterisk.connect(server.port)
         await ast.send(b"agi_network: yes\n")
         await wait_until(lambda: server.active_sessions == 1)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ami_bridge.agi_auth import KEY_PATTERN
+
 from ..secrets import Secrets
 from ..settings import Settings
 
@@ -115,7 +117,7 @@ writetimeout = 5000
         "[default]\nmode = files\ndirectory = moh\nsort = random\n")
     files["pjsip.conf"] = _pjsip(settings, secrets)
     files["queues.conf"] = _queues(settings)
-    files["extensions.conf"] = _dialplan(settings, layout)
+    files["extensions.conf"] = _dialplan(settings, secrets, layout)
     for name in ("cdr.conf", "cel.conf", "features.conf", "udptl.conf", "ccss.conf",
                  "indications.conf", "acl.conf", "http.conf", "sorcery.conf", "pjproject.conf"):
         files.setdefault(name, "")
@@ -237,7 +239,7 @@ def _queues(settings: Settings) -> str:
     return "".join(out)
 
 
-def _dialplan(settings: Settings, layout: Layout) -> str:
+def _dialplan(settings: Settings, secrets: Secrets, layout: Layout) -> str:
     template = (DIALPLANS / "extensions.conf.in").read_text(encoding="utf-8")
     routes = []
     for s in settings.services:
@@ -247,8 +249,12 @@ def _dialplan(settings: Settings, layout: Layout) -> str:
             f" same => n,Set(__MADO_DID={s.did})\n"
             f" same => n,Set(__MADO_QUEUE={s.queue})\n"
             f" same => n,Goto(mado-inbound,s,1)")
+    if not KEY_PATTERN.fullmatch(secrets.fastagi_secret):
+        # it is written into every AGI() call: only characters with no dialplan meaning
+        raise ValueError("FastAGI secret has characters that are unsafe in the dialplan")
     fields = {
         "did_routes": "\n".join(routes),
+        "agi_key": secrets.fastagi_secret,
         "fastagi": f"{settings.fastagi.host}:{settings.fastagi.port}",
         "recordings": layout.ast("recordings"),
     }
