@@ -116,6 +116,9 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     if args.action == "config":
         print(pbx.layout.local / "etc")
         return 0
+    if args.action == "reload":  # the running Asterisk reads the configuration just written
+        print(runner.remote_command(pbx, "core reload").strip() or "reloaded")
+        return 0
     runner.prepare(pbx)  # start: Asterisk in the foreground until SIGTERM
     pbx = runner.unprivileged(pbx)
     os.execvp(pbx.command()[0], pbx.command())
@@ -177,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         func=lambda a: cmd_run(a, with_pbx=False))
     sub.add_parser("up", help="generate config, start Asterisk and the engine together"
                    ).set_defaults(func=lambda a: cmd_run(a, with_pbx=True))
-    pbx = sub.add_parser("pbx", help="Asterisk: build | config | start")
-    pbx.add_argument("action", choices=["build", "config", "start"])
+    pbx = sub.add_parser("pbx", help="Asterisk: build | config | start | reload")
+    pbx.add_argument("action", choices=["build", "config", "start", "reload"])
     pbx.set_defaults(func=cmd_pbx)
     sub.add_parser("check", help="validate the config folder").set_defaults(func=cmd_check)
     secrets = sub.add_parser("secrets", help="print the generated secrets (operators' SIP "
