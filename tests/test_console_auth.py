@@ -38,8 +38,10 @@ BY_ROLE = {role: name for name, (role, _) in USERS.items()}
 
 
 @pytest.fixture
-async def app_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, Console]]:
+async def app_client(tmp_path: Path, database_url: str
+                     ) -> AsyncIterator[tuple[TestClient, Engine, Console]]:
     engine = offline_engine(tmp_path)
+    assert engine.db.url == database_url  # the backend this run is for
     app = make_app(engine, ConsoleConfig())
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -171,7 +173,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_audits(
     assert [(r.actor, r.action, r.user_id) for r in rows][:1] == [("sv", "login", "sv")]
 
 
-async def test_secure_flag_is_configurable(tmp_path: Path) -> None:
+async def test_secure_flag_is_configurable(tmp_path: Path, database_url: str) -> None:
     engine = offline_engine(tmp_path)
     app = make_app(engine, ConsoleConfig(secure_cookie=True))
     client = TestClient(TestServer(app))

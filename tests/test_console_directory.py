@@ -30,8 +30,8 @@ FAQ = ("id,question,answer,keywords\n"
 
 
 @pytest.fixture
-async def directory(tmp_path: Path) -> AsyncIterator[Directory]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+async def directory(database_url: str) -> AsyncIterator[Directory]:
+    db = Database(database_url)
     await db.create_schema()
     try:
         yield Directory(db)
@@ -83,7 +83,8 @@ def test_cli_imports_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Console, Engine]]:
+async def client(tmp_path: Path, database_url: str
+                 ) -> AsyncIterator[tuple[TestClient, Console, Engine]]:
     engine = offline_engine(tmp_path)
     app = make_app(engine, ConsoleConfig())
     c = TestClient(TestServer(app))

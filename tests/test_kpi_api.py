@@ -18,8 +18,10 @@ T0 = datetime(2026, 11, 2, 0, 10, tzinfo=UTC)  # 2026-11-02 09:10 Tokyo
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, dict[str, str]]]:
+async def api(tmp_path: Path, database_url: str
+              ) -> AsyncIterator[tuple[TestClient, Engine, dict[str, str]]]:
     engine = offline_engine(tmp_path)
+    assert engine.db.url == database_url  # the backend this run is for
     client = TestClient(TestServer(make_app(engine)))
     await client.start_server()
     try:

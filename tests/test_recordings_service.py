@@ -51,8 +51,8 @@ def mono(path: Path, samples: list[int], rate: int = 8000) -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[RecordingService]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+async def service(tmp_path: Path, database_url: str) -> AsyncIterator[RecordingService]:
+    db = Database(database_url)
     await db.create_schema()
     paths = RecordingPaths(tmp_path / "spool", tmp_path / "archive", tmp_path / "cache",
                            tmp_path / "reports")

@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, int]]:
+async def engine_client(tmp_path: Path, database_url: str
+                        ) -> AsyncIterator[tuple[TestClient, Engine, int]]:
     ami_port = free_port()
     engine = offline_engine(tmp_path, ami_port)
+    assert engine.db.url == database_url  # the backend this run is for
     client = TestClient(TestServer(make_app(engine)))
     await client.start_server()
     try:

@@ -1,0 +1,67 @@
+"""Shared fixtures: the database every API test runs on, SQLite and PostgreSQL.
+
+PostgreSQL is a throwaway cluster (tests/pg.py) started once per session, the first time a
+test asks for it. Where it is not installed those tests skip, unless
+MADOGUCHI_E2E_REQUIRED=1 (`make test`, CI), where a missing PostgreSQL is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pg import PgCluster, PgUnavailable, start_cluster
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    try:
+        cluster = start_cluster()
+    except PgUnavailable as exc:
+        if os.environ.get("MADOGUCHI_E2E_REQUIRED") == "1":
+            pytest.fail(f"PostgreSQL missing: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(pg_cluster: PgCluster) -> str:
+    """One PostgreSQL database for the whole session (postgresql+asyncpg://…)."""
+    return pg_cluster.create_database("madoguchi")
+
+
+@pytest.fixture(scope="session")
+def e2e_database_url(request: pytest.FixtureRequest) -> str | None:
+    """The database the end-to-end stack should use: the session's PostgreSQL database when
+    MADOGUCHI_E2E_DATABASE=postgresql, else None (the engine's SQLite file in its state)."""
+    wanted = os.environ.get("MADOGUCHI_E2E_DATABASE", "sqlite")
+    if wanted not in BACKENDS:
+        pytest.fail(f"MADOGUCHI_E2E_DATABASE must be one of {', '.join(BACKENDS)}, "
+                    f"got {wanted!r}")
+    if wanted == "sqlite":
+        return None
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty database on each backend. MADOGUCHI_DATABASE_URL points at it, so an
+    engine (and a CLI command) built from settings in this test uses it."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'madoguchi.db'}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        assert isinstance(cluster, PgCluster)
+        url = cluster.create_database()
+    monkeypatch.setenv("MADOGUCHI_DATABASE_URL", url)
+    return url
