@@ -1,8 +1,10 @@
 """Sub-commands for recordings: reconcile, purge, export, erase.
 
-They open the database and folders named by the config, like the engine does; run them
-beside a running engine (SQLite WAL and PostgreSQL both allow it), except `erase`, which is
-for the end of the contract with the engine stopped.
+They open the database and folders named by the config, like the engine does; reconcile
+and export run beside a running engine (SQLite WAL and PostgreSQL both allow it). The ones
+that delete, `erase` and `purge` (but not `purge --dry-run`), take the state folder's lock
+and refuse while the engine holds it: the engine purges on its own timer, and erasure is for
+the end of the contract, with the engine stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from madoguchi.settings import load_settings
+from madoguchi.statelock import StateLock, StateLocked
 from store.db import Database
 
 from .export import export
@@ -28,11 +31,11 @@ from .service import RecordingService
 class ProgressBar:
     """A one-line progress bar on a terminal; silent when output is not a terminal."""
 
-    def __init__(self, label: str, stream: IO[str] = sys.stderr, width: int = 30) -> None:
+    def __init__(self, label: str, stream: IO[str] | None = None, width: int = 30) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced
         self.width = width
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         if not self.tty:
@@ -59,9 +62,24 @@ def parse_when(raw: str, end: bool = False) -> datetime:
     return value if value.tzinfo else value.astimezone()
 
 
+EXIT_ENGINE_RUNNING = 4
+
+
 def _run(args: argparse.Namespace,
-         job: Callable[[RecordingService], Awaitable[tuple[dict[str, Any], int]]]) -> int:
+         job: Callable[[RecordingService], Awaitable[tuple[dict[str, Any], int]]],
+         deletes: bool = False) -> int:
     settings = load_settings(Path(args.config), Path(args.state))
+    if deletes:
+        lock = StateLock(settings.state_dir)
+        try:
+            lock.acquire()
+        except StateLocked as exc:
+            print(f"madoguchi: {args.command} refused: {exc}", file=sys.stderr)
+            return EXIT_ENGINE_RUNNING
+        try:  # held while deleting: an engine started meanwhile refuses to run
+            return _run(args, job)
+        finally:
+            lock.release()
 
     async def main() -> int:
         db = Database(settings.database_url)
@@ -96,7 +114,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if args.dry_run:
             out["would_delete"] = out.pop("recordings")
         return out, 0
-    return _run(args, job)
+    return _run(args, job, deletes=not args.dry_run)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -107,9 +125,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     async def job(service: RecordingService) -> tuple[dict[str, Any], int]:
         s = await export(service, start, end, Path(args.out), ProgressBar("export"))
+        for bad in s.mismatched:
+            print(f"madoguchi: export: {bad['member']} differs from its checksum in the index "
+                  f"(recording {bad['id']}); SHA256SUMS holds the index's checksum, so "
+                  "`sha256sum -c` fails on it", file=sys.stderr)
         return ({"out": str(s.out), "tables": s.tables, "recordings": s.recordings,
                  "bytes": s.bytes, "manifest_sha256": s.manifest_sha256,
-                 "problems": s.problems}, 1 if s.problems else 0)
+                 "mismatched": s.mismatched, "problems": s.problems},
+                1 if s.problems else 0)
     return _run(args, job)
 
 
@@ -125,7 +148,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         out.pop("recordings")  # the list is in the report file
         out["report_file"] = str(d.report_file)
         return out, 0
-    return _run(args, job)
+    return _run(args, job, deletes=True)
 
 
 def add_commands(sub: Any) -> None:

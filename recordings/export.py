@@ -6,7 +6,11 @@ Layout inside the tar:
   recordings/<YYYY/MM/DD/id>.wav
   SHA256SUMS             `sha256sum -c` format, every file above
   manifest.json          range, counts, schema, problems; its own checksum is in the CLI output
-Each recording's checksum is verified against the index while it is copied.
+Each recording's checksum is verified against the index while it is copied, in one pass.
+SHA256SUMS vouches for the index: a recording's line holds the checksum the index recorded
+when the call was archived, not one computed from the copy, so a file that changed since
+fails `sha256sum -c`; it is also named in the manifest's "mismatched" list and the export
+reports it as a problem (the CLI exits non-zero).
 """
 
 from __future__ import annotations
@@ -46,18 +50,28 @@ class ExportSummary:
     recordings: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    # recordings whose bytes differ from the index: {"id", "member", "index_sha256",
+    # "file_sha256"}
+    mismatched: list[dict[str, Any]] = field(default_factory=list)
     manifest_sha256: str = ""
 
 
 class _HashingReader:
-    """Hands a file to tarfile while hashing what tarfile reads (one pass over the audio)."""
+    """Hands a file to tarfile while hashing what tarfile reads (one pass over the audio).
+    A file that shrank after tarfile took its size is padded with zeros to that size: the
+    tar stays whole (a short member would shift every later one), and the checksum fails."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], size: int) -> None:
         self.f = f
+        self.left = size
         self.digest = hashlib.sha256()
 
     def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
         data = self.f.read(n)
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self.left -= n
         self.digest.update(data)
         return data
 
@@ -134,13 +148,17 @@ def _write_tar(service: RecordingService, sink: IO[bytes] | _LoopSink, start: da
                 with open(path, "rb") as f:
                     info = tar.gettarinfo(fileobj=f, arcname=member)
                     info.mode = 0o600
-                    reader = _HashingReader(f)
+                    reader = _HashingReader(f, info.size)
                     tar.addfile(info, reader)
                 digest = reader.digest.hexdigest()
                 if digest != rec["sha256"]:
-                    summary.problems.append(f"recording {rec['id']}: checksum {digest} differs "
-                                            f"from the index {rec['sha256']}")
-                sums.append((digest, member))
+                    summary.mismatched.append({"id": rec["id"], "member": member,
+                                               "index_sha256": rec["sha256"],
+                                               "file_sha256": digest})
+                    summary.problems.append(f"{member} (recording {rec['id']}): checksum "
+                                            f"{digest} differs from the index {rec['sha256']}")
+                # the index's checksum, not the copy's: a changed file fails `sha256sum -c`
+                sums.append((rec["sha256"], member))
                 summary.recordings += 1
                 summary.bytes += info.size
             except (OSError, RecordingFileError) as exc:
@@ -157,7 +175,8 @@ def _write_tar(service: RecordingService, sink: IO[bytes] | _LoopSink, start: da
             "to": end.isoformat(), "tables": summary.tables, "recordings": summary.recordings,
             "recording_bytes": summary.bytes, "files": len(sums),
             "sha256sums_sha256": hashlib.sha256(sums_data).hexdigest(),
-            "problems": summary.problems, "schema": schema,
+            "mismatched": summary.mismatched, "problems": summary.problems,
+            "schema": schema,
         }
         manifest_data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
         _add_bytes(tar, "manifest.json", manifest_data)
