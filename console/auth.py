@@ -13,6 +13,7 @@ import hmac
 import os
 import re
 import secrets
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ MAX_NAME = 64
 # letters (any script), digits, - _ . : what `Users.add` accepts, checked before any lookup
 _NAME = re.compile(rf"[\w.-]{{1,{MAX_NAME}}}")
 HASH_WORKERS = 2  # argon2 threads: a burst of logins queues here, not on the event loop
+HASH_NICE = 10  # their CPU priority below the loop's (Linux)
 T = TypeVar("T")
 
 Clock = Callable[[], datetime]
@@ -146,6 +148,13 @@ def _valid_extension(agent_id: str) -> bool:
     return ascii_digits(agent_id) and len(agent_id) <= 16
 
 
+def _yield_cpu() -> None:
+    """On Linux a thread's nice value is its own, and argon2's lane threads inherit it: on
+    a small host the event loop (calls) gets the CPU before a burst of password checks."""
+    if sys.platform == "linux":
+        os.nice(HASH_NICE)
+
+
 class Users:
     """Argon2 costs tens of milliseconds of CPU per hash: it runs in a small thread pool
     (opened and closed with the web app), never on the event loop that also serves AMI,
@@ -161,7 +170,8 @@ class Users:
 
     def open_pool(self, workers: int = HASH_WORKERS) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="argon2",
+                                            initializer=_yield_cpu)
 
     async def close_pool(self) -> None:
         pool, self._pool = self._pool, None

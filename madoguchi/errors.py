@@ -22,8 +22,10 @@ def json_error(status: int, error_id: str, message: str) -> web.HTTPException:
     cls = _BY_STATUS.get(status)
     if cls is None:
         raise ValueError(f"no HTTP error class for status {status}")
-    return cls(text=json.dumps({"error": error_id, "message": message}),
-               content_type="application/json")
+    text = json.dumps({"error": error_id, "message": message})
+    if cls is web.HTTPRequestEntityTooLarge:  # its own first argument; the text says the size
+        return web.HTTPRequestEntityTooLarge(0, text=text, content_type="application/json")
+    return cls(text=text, content_type="application/json")
 
 
 JSON_LIMIT = 64 * 1024  # every JSON or form body; only the CSV import may be larger
