@@ -12,6 +12,8 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 
+from prometheus_client import Gauge
+
 from acd.adopt import adopt_calls
 from acd.agents import Change
 from acd.agi import SCRIPTS as OPERATOR_SCRIPTS
@@ -39,8 +41,10 @@ from .metrics import Metrics
 from .pbx.confgen import Layout
 from .secrets import Secrets, fastagi_secret_watch
 from .settings import Settings
+from .statelock import StateLock
 
 log = logging.getLogger(__name__)
+JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offered again
 
 class Engine:
     def __init__(self, settings: Settings, secrets: Secrets, layout: Layout) -> None:
@@ -52,6 +56,7 @@ class Engine:
                                     settings.state_dir)
         self.metrics = Metrics()
         self.db = Database(settings.database_url)
+        self.state_lock = StateLock(settings.state_dir)
         self.tracker = CallTracker()
         a = settings.asterisk
         # the events it receives are filtered by Asterisk (manager.conf, ENGINE_EVENTS): the
@@ -68,6 +73,9 @@ class Engine:
         self.kpi = KpiService(self.db, self._call_ref, self.tracker.clock)
         self.recordings = RecordingService.for_settings(self.db, layout.local / "recordings",
                                                         settings)
+        self._replay_task: asyncio.Task[None] | None = None
+        Gauge("madoguchi_call_journal_pending", "Call records waiting in the journal for the "
+              "database", registry=self.metrics.registry).set_function(self._journal_pending)
         self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
                                             lambda: [c.id for c in self.tracker.live()])
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
@@ -91,7 +99,11 @@ class Engine:
 
     # ---- lifecycle (called in order by the web app's cleanup context) -------------------------
     async def start(self) -> None:
+        # held until stop(): erase and purge refuse to run beside this engine
+        self.state_lock.acquire()
         await self.db.create_schema()
+        # call records kept while the database was away, before the reconciler looks at files
+        await self._replay_journal()
         for agent_id, row in (await self.history.last_states()).items():
             kept = restorable(row)
             if kept is not None:
@@ -105,6 +117,7 @@ class Engine:
         await self.ami.start()  # returns at once; AMI may come later
         self.acd.start()
         self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
+        self._replay_task = asyncio.get_running_loop().create_task(self._replay_journal_every())
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -117,12 +130,31 @@ class Engine:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self.history.stop()
         await self.recording_jobs.stop()
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+            await asyncio.gather(self._replay_task, return_exceptions=True)
         await self.ami.close()
         await self.db.close()
+        self.state_lock.release()
 
     async def health(self) -> dict[str, bool]:
         return {"ami": self.ami.connected, "fastagi": self.fastagi.listening,
                 "database": await self.db.ping()}
+
+    async def _replay_journal(self) -> None:
+        try:
+            await self.recordings.replay_journal()
+        except Exception:  # retried at the next tick; the entries stay in the journal
+            log.exception("journal replay failed")
+
+    async def _replay_journal_every(self) -> None:
+        while True:
+            await asyncio.sleep(JOURNAL_REPLAY_S)
+            await self._replay_journal()
+
+    def _journal_pending(self) -> float:
+        journal = self.recordings.journal
+        return float(journal.count()) if journal is not None else 0.0
 
     # ---- callbacks ------------------------------------------------------------------------
     def _sighup(self) -> None:

@@ -10,18 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ami_bridge.calls import Call
 from store.db import Database
-from store.models import AuditEntry, CallRecord, Recording, RecordingAgent
+from store.journal import Journal
+from store.models import AuditEntry, CallRecord, Recording, RecordingAgent, UtcDateTime
 
 from . import audio
 from .config import RecordingSettings, saved_retention
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SORTS = {"started_at", "-started_at", "duration", "-duration", "wait", "-wait"}
+CALL_JOURNAL = "calls"  # state/journal/calls.jsonl: call records the database refused
 
 
 def now_utc() -> datetime:
@@ -76,6 +81,8 @@ class RecordingPaths:
 class Counters:
     indexed: int = 0
     failed: int = 0
+    journaled: int = 0  # call records kept in the journal while the database refused them
+    replayed: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,18 +142,108 @@ def recording_row(call: CallRecord, relative: str, info: WavInfo, channels: int)
         sha256=info.sha256, status="ok")
 
 
+# ---- a closed call's rows as one journal entry -----------------------------------------------
+# The same entry is written first to the database and, when that fails, to the journal; both
+# paths store it with store_call_entry, which is harmless to repeat.
+
+def call_entry(call: Call, info: WavInfo | None, agents: Sequence[str]) -> dict[str, Any]:
+    row = call_row(call)
+    fields = {attr.key: getattr(row, attr.key) for attr in sa_inspect(CallRecord).column_attrs}
+    return {
+        "key": call.id, "v": 1,
+        "call": {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()},
+        "recording": None if info is None or call.recording is None else {
+            "file": call.recording, "channels": 2, "size_bytes": info.size_bytes,
+            "duration_s": info.duration_s, "sha256": info.sha256},
+        "agents": list(agents),
+    }
+
+
+def _call_of(entry: dict[str, Any]) -> CallRecord:
+    values: dict[str, Any] = {}
+    for attr in sa_inspect(CallRecord).column_attrs:
+        raw = entry["call"].get(attr.key)
+        if raw is not None and isinstance(attr.columns[0].type, UtcDateTime):
+            raw = datetime.fromisoformat(raw)
+        values[attr.key] = raw
+    return CallRecord(**values)
+
+
+def _reconciler_stand_in(row: CallRecord) -> bool:
+    """A row the reconciler made for an archive file it found without one (it knows only the
+    file): the call's own details replace it."""
+    return row.outcome == "recovered" and row.service == "unknown"
+
+
+_FILE_FACTS = frozenset({"id", "file", "channels", "size_bytes", "sha256", "duration_s",
+                         "status"})
+
+
+async def store_call_entry(session: AsyncSession, entry: dict[str, Any]) -> Recording | None:
+    """Write a closed call's rows from its entry. Idempotent: a call already stored is left
+    as it is; one the reconciler stood in for gets its real details."""
+    fresh = _call_of(entry)
+    existing = await session.get(CallRecord, fresh.id)
+    if existing is not None and not _reconciler_stand_in(existing):
+        return None
+    rec: Recording | None = None
+    if existing is None:
+        session.add(fresh)
+        call = fresh
+    else:
+        for attr in sa_inspect(CallRecord).column_attrs:
+            setattr(existing, attr.key, getattr(fresh, attr.key))
+        call = existing
+        rec = await session.scalar(select(Recording).where(Recording.call_id == call.id))
+    stored = entry.get("recording")
+    if rec is not None:
+        # the search columns are copies of the call's: copy the real ones
+        real = recording_row(call, rec.file, WavInfo(rec.size_bytes, rec.duration_s,
+                                                     rec.sha256), rec.channels)
+        for attr in sa_inspect(Recording).column_attrs:
+            if attr.key not in _FILE_FACTS:
+                setattr(rec, attr.key, getattr(real, attr.key))
+    elif stored is not None:
+        rec = recording_row(call, stored["file"], WavInfo(stored["size_bytes"],
+                                                          stored["duration_s"],
+                                                          stored["sha256"]),
+                            stored["channels"])
+        session.add(rec)
+    else:
+        return None
+    await session.flush()
+    known = set((await session.scalars(select(RecordingAgent.agent_id).where(
+        RecordingAgent.recording_id == rec.id))).all()) if existing is not None else set()
+    RecordingService._add_agents(session.add, rec,
+                                 [a for a in entry.get("agents", []) if a not in known])
+    return rec
+
+
+def _storing(entry: dict[str, Any]) -> Callable[[AsyncSession], Awaitable[Recording | None]]:
+    return lambda session: store_call_entry(session, entry)
+
+
+def _database_away(exc: BaseException) -> bool:
+    """The database is unreachable or busy (not refusing this one entry)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 class RecordingService:
     def __init__(self, db: Database, paths: RecordingPaths,
                  settings: RecordingSettings | None = None,
                  clock: Callable[[], datetime] = now_utc,
-                 known_agents: Iterable[str] = ()) -> None:
+                 known_agents: Iterable[str] = (), journal: Journal | None = None) -> None:
         self.db = db
         self.paths = paths
         self.settings = settings or RecordingSettings()
         self.clock = clock
         self.known_agents = frozenset(known_agents)
+        self.journal = journal
         self.counters = Counters()
         self._convert_locks: dict[str, asyncio.Lock] = {}
+        self._replaying = asyncio.Lock()
 
     @classmethod
     def for_settings(cls, db: Database, spool: Path, settings: Settings) -> RecordingService:
@@ -157,7 +254,8 @@ class RecordingService:
         paths = RecordingPaths(spool, settings.archive_dir,
                                r.resolve(settings.state_dir, r.cache_dir),
                                r.resolve(settings.state_dir, r.reports_dir))
-        return cls(db, paths, r, known_agents=[a.id for a in settings.agents])
+        return cls(db, paths, r, known_agents=[a.id for a in settings.agents],
+                   journal=Journal(settings.state_dir / "journal", CALL_JOURNAL))
 
     # the walking skeleton's names, kept for the engine and its tests
     @property
@@ -179,8 +277,10 @@ class RecordingService:
     async def close_call(self, call: Call, wait_timeout: float = 10.0) -> Recording | None:
         """Write the call record and, once both legs are complete, the archived recording.
 
-        The call row always lands. A leg that is missing or unfinished is logged and counted,
-        and stays in the spool folder, where the reconciler finishes the job later.
+        The call row always lands: in the database or, when the database still refuses it
+        after Database.write's retries, in the journal, replayed later (replay_journal).
+        A leg that is missing or unfinished is logged and counted, and stays in the spool
+        folder, where the reconciler finishes the job later.
         """
         info: WavInfo | None = None
         legs: list[Path] = []
@@ -201,23 +301,56 @@ class RecordingService:
                     log.error("call %s: recording not archived (reconciler will retry): %s",
                               call.id, exc)
 
-        async def insert(session: AsyncSession) -> Recording | None:
-            row = call_row(call)
-            session.add(row)
-            if info is None or call.recording is None:
-                return None
-            rec = recording_row(row, call.recording, info, channels=2)
-            session.add(rec)
-            await session.flush()
-            self._add_agents(session.add, rec, operators_of(call, self.known_agents))
-            return rec
-
-        rec = await self.db.write(insert, f"call {call.id}")
-        if rec is not None:
+        entry = call_entry(call, info, operators_of(call, self.known_agents))
+        try:
+            rec = await self.db.write(_storing(entry), f"call {call.id}")
+        except (SQLAlchemyError, OSError) as exc:
+            if self.journal is None:
+                raise
+            await asyncio.to_thread(self.journal.append, entry)
+            self.counters.journaled += 1
+            log.error("call %s: the database refused the call record (%s); kept in %s until "
+                      "it answers again", call.id, exc, self.journal.path)
+            rec = None
+        if info is not None:  # archived: the file and the row (or its entry) hold it now
             for leg in legs:
                 await asyncio.to_thread(leg.unlink, missing_ok=True)
+        if rec is not None:
             self.counters.indexed += 1
         return rec
+
+    async def replay_journal(self) -> int:
+        """Store the call records kept in the journal, oldest first; each entry is removed
+        once its rows are committed. Stops at the first sign that the database is still
+        away; an entry the database refuses for itself is kept, and the rest go on.
+        Returns how many entries were stored."""
+        if self.journal is None:
+            return 0
+        async with self._replaying:
+            entries = await asyncio.to_thread(self.journal.entries)
+            done: list[str] = []
+            try:
+                for entry in entries:
+                    key = entry["key"]
+                    try:
+                        rec = await self.db.write(_storing(entry), f"journaled call {key}")
+                    except (SQLAlchemyError, OSError) as exc:
+                        if _database_away(exc):
+                            log.warning("journal replay paused, database still away: %s", exc)
+                            break
+                        log.error("journal: call %s refused by the database, kept: %s", key,
+                                  exc)
+                        continue
+                    done.append(key)
+                    if rec is not None:
+                        self.counters.indexed += 1
+            finally:
+                if done:
+                    await asyncio.to_thread(self.journal.remove, done)
+                    self.counters.replayed += len(done)
+                    log.warning("journal: %d call record(s) stored after the database came "
+                                "back", len(done))
+        return len(done)
 
     @staticmethod
     def _add_agents(add: Callable[[RecordingAgent], None], rec: Recording,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,7 +27,9 @@ T = TypeVar("T")
 # "database is locked". With a saturated event loop a transaction's few statements can take
 # longer than that to be scheduled (bench/load.py past 80 calls/s), so this process's writes
 # queue on one asyncio lock instead of in SQLite, and busy errors (another process, such as
-# a CLI purge) are retried: writes that must not be lost go through write().
+# a CLI purge) are retried: writes that must not be lost go through write(). So are lost or
+# refused connections (a PostgreSQL restart); a call record that still fails after the last
+# attempt goes to the journal (recordings.service.RecordingService.close_call).
 BUSY_TIMEOUT_S = 30
 WRITE_ATTEMPTS = 8
 
@@ -51,12 +53,13 @@ class Database:
             try:
                 async with self._turn(), self.sessions() as session, session.begin():
                     return await work(session)
-            except (OperationalError, PoolTimeout) as exc:
+            except (DBAPIError, PoolTimeout, OSError) as exc:
                 # every pooled connection taken (each waiting for the lock) is busy too
-                if not _busy(exc) or attempt == WRITE_ATTEMPTS:
+                kind = "busy" if _busy(exc) else "unreachable" if _unreachable(exc) else None
+                if kind is None or attempt == WRITE_ATTEMPTS:
                     raise
-                log.warning("database busy writing %s (attempt %d): retrying in %.1f s",
-                            what, attempt, delay)
+                log.warning("database %s writing %s (attempt %d): retrying in %.1f s",
+                            kind, what, attempt, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
@@ -95,8 +98,19 @@ def _sqlite_pragmas(dbapi_conn: object, _record: ConnectionPoolEntry) -> None:
     cursor.close()
 
 
-def _busy(exc: OperationalError | PoolTimeout) -> bool:
+def _busy(exc: Exception) -> bool:
     if isinstance(exc, PoolTimeout):
         return True
+    if not isinstance(exc, OperationalError):
+        return False
     message = str(exc.orig).lower()
     return "database is locked" in message or "database is busy" in message
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Connection refused or lost, or a server starting up or shutting down."""
+    if isinstance(exc, OSError):  # asyncpg's connect errors come through unwrapped
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or "the database system is" in str(exc.orig).lower()
