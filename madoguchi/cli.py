@@ -18,6 +18,7 @@ from aiohttp import web
 from .pbx import confgen, runner
 from .secrets import Secrets, load_or_create, rotate_fastagi_secret
 from .settings import Settings, load_settings
+from .statelock import StateLocked
 from .yamlconf import ConfigError
 
 
@@ -228,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     except runner.PbxError as exc:
         print(f"madoguchi: {exc}", file=sys.stderr)
         return 3
+    except StateLocked as exc:  # a second engine on the same state folder
+        print(f"madoguchi: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from offline_engine import offline_config, offline_engine
+from ports import free_port
 from sqlalchemy import func, select
+from stack_setup import madoguchi_cmd
 
 from madoguchi.cli import main
 from madoguchi.settings import load_settings
@@ -117,3 +120,19 @@ async def test_the_engine_holds_the_lock_for_its_whole_life(tmp_path: Path) -> N
             StateLock(state).acquire()
         assert (state / LOCK_FILE).stat().st_mode & 0o777 == 0o600
     assert await asyncio.to_thread(probe, state) == 0
+
+
+def test_a_second_engine_on_the_folder_stops_with_a_clear_message(tmp_path: Path) -> None:
+    config, state = offline_config(tmp_path), tmp_path / "state"
+    main_file = config / "madoguchi.yaml"
+    data = yaml.safe_load(main_file.read_text(encoding="utf-8"))
+    data["engine"]["http"] = {"host": "127.0.0.1", "port": free_port()}
+    main_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with held_elsewhere(state) as holder:
+        run = subprocess.run(madoguchi_cmd(config, state, "run"), capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert run.returncode == 4
+    assert run.stderr.splitlines()[-1] == (
+        f"madoguchi: the engine is running on the state folder {state} (pid {holder.pid}); "
+        "stop it first")
+    assert "Traceback" not in run.stderr
