@@ -46,6 +46,9 @@ e2e: pbx
 
 test: pbx lint
 	MADOGUCHI_E2E_REQUIRED=1 $(BIN)/pytest
+	# the walking skeleton again with the engine on a throwaway PostgreSQL (production's database)
+	MADOGUCHI_E2E_REQUIRED=1 MADOGUCHI_E2E_DATABASE=postgresql $(BIN)/pytest -m asterisk \
+	  tests/e2e/test_walking_skeleton.py
 
 # Speed and capacity on this machine, printed as tables (README, Benchmarks): the engine's
 # control path, then the same SIPp load through madoguchi and through app_queue, then the knee

@@ -56,6 +56,8 @@ def playable(path: Path, root: Path) -> None:
     folder's group (setgid): group-readable, folders up to `root` group-traversable. The
     engine's umask (077) would otherwise hide prompts from Asterisk."""
     try:
+        # a file renamed in from a temporary folder keeps that folder's group: take root's
+        os.chown(path, -1, root.stat().st_gid)
         os.chmod(path, 0o640)
         parent = path.parent
         while parent != root and root in parent.parents:

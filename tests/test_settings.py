@@ -85,4 +85,9 @@ def test_generated_asterisk_config_is_loopback_and_uses_generated_secrets(tmp_pa
     assert "autoload=no" in files["modules.conf"]
     assert "{{" not in files["extensions.conf"].split("\n[general]")[1]
     path = confgen.write(s, sec, confgen.layout_for(s, chroot=True))
-    assert stat.S_IMODE((path.parent / "manager.conf").stat().st_mode) == 0o600
+    # Asterisk reads it as another user of the folder's group; other accounts get nothing
+    assert stat.S_IMODE((path.parent / "manager.conf").stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o2750
+    assert "read = call,user,reporting\n" in files["manager.conf"]
+    assert "write = call,originate,user,reporting\n" in files["manager.conf"]
+    assert "identify_by = ip" in files["pjsip.conf"].split("[trunk]")[1].split("[trunk-")[0]

@@ -6,6 +6,7 @@ When Asterisk cannot be started these tests skip, unless MADOGUCHI_E2E_REQUIRED=
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -73,10 +74,15 @@ class Stack:
     http: str
     engine_log: IO[bytes] | None = None
     engine: subprocess.Popen[bytes] | None = None
+    database_url: str | None = None  # None: the engine's SQLite file in its state folder
 
     def start_engine(self) -> None:
         """Start `madoguchi run` and wait until /healthz says it is up."""
-        self.engine = subprocess.Popen(madoguchi_cmd(self.config, self.state, "run"),
+        env = dict(os.environ)
+        env.pop("MADOGUCHI_DATABASE_URL", None)
+        if self.database_url is not None:
+            env["MADOGUCHI_DATABASE_URL"] = self.database_url
+        self.engine = subprocess.Popen(madoguchi_cmd(self.config, self.state, "run"), env=env,
                                        stdin=subprocess.DEVNULL, stdout=self.engine_log,
                                        stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -147,6 +153,8 @@ class Stack:
 
     def call_rows(self, caller: str) -> list[dict[str, object]]:
         """Call records straight from the database (there is no call-record API yet)."""
+        if self.database_url is not None:
+            return asyncio.run(_pg_call_rows(self.database_url, caller))
         with sqlite3.connect(self.state / "madoguchi.db") as db:
             db.row_factory = sqlite3.Row
             calls = [dict(r) for r in db.execute("SELECT * FROM calls WHERE caller = ?",
@@ -165,6 +173,21 @@ class Stack:
             if line.startswith(want + " "):
                 return float(line.split()[-1])
         return 0.0
+
+
+async def _pg_call_rows(url: str, caller: str) -> list[dict[str, object]]:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        calls = [dict(r) for r in await conn.fetch("SELECT * FROM calls WHERE caller = $1",
+                                                   caller)]
+        for call in calls:
+            call["recordings"] = await conn.fetchval(
+                "SELECT count(*) FROM recordings WHERE call_id = $1", call["id"])
+        return calls
+    finally:
+        await conn.close()
 
 
 class AmiLink:
@@ -343,7 +366,8 @@ def write_test_config(dest: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          e2e_database_url: str | None) -> Iterator[Stack]:
     if shutil.which("sipp") is None:
         _unavailable("sipp is not installed (Debian sip-tester)")
     if os.geteuid() != 0 and shutil.which("asterisk") is None:
@@ -369,7 +393,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                          + (logs / "asterisk.log").read_text(errors="replace")[-3000:])
         secrets = json.loads((state / "secrets.json").read_text(encoding="utf-8"))
         s = Stack(config, state, secrets["api_token"], f"http://127.0.0.1:{HTTP_PORT}",
-                  engine_log)
+                  engine_log, database_url=e2e_database_url)
         s.start_engine()
         yield s
     finally:

@@ -69,7 +69,7 @@ def users(stack: Stack) -> dict[str, str]:
                               timeout=60, check=False)
         assert done.returncode == 0, done.stderr
     # 2345 is the one extension the SIPp city PBX (tests/sipp/citypbx.xml) accepts
-    staff = stack.state / "staff.csv"
+    staff = stack.state.parent / "staff.csv"  # the admin's file, not the engine's state
     staff.write_text("section,name,extension,note\n環境課,山田 太郎,2345,ごみ収集\n",
                      encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "madoguchi.cli", "--config", str(stack.config),
@@ -521,7 +521,7 @@ def test_admin_previews_an_announcement_and_downloads_the_export(
     export.locator("[name=to]").fill(today)
     with page.expect_download() as info:
         page.click("#export-submit")
-    target = stack.state / "console-export.tar"
+    target = stack.state.parent / "console-export.tar"  # the admin's download folder
     info.value.save_as(target)
     with tarfile.open(target) as tar:
         names = tar.getnames()
