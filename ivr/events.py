@@ -113,7 +113,17 @@ def announcement_text(event: Event, status: Status, lang: str) -> str:
 
 
 def template_fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    """The {field} names of a template; ValueError for anything str.format would do more
+    with ({}, {0}, a format spec such as {title:>9999999}, a conversion such as {title!r})."""
+    names: set[str] = set()
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name or name.isdigit() or spec or conversion:
+            raise ValueError(f"'{{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}}': write fields as {{name}} only")
+        names.add(name)
+    return names
 
 
 # ---- config ---------------------------------------------------------------------------------
@@ -164,6 +174,12 @@ def load_board_config(path: Path, problems: Problems) -> BoardConfig | None:
         for item, where in root.items("events", required=False):
             if not isinstance(item, dict):
                 raise ConfigError(where, "an event must be a mapping")
+            try:
+                # seeded on the first start: refused here, not when the engine starts
+                parse_event(item, statuses, ZoneInfo("Asia/Tokyo"))
+            except InvalidRequest as exc:
+                problems.at(where, f"event: {exc}")
+                continue
             seed.append(dict(item))
         root.done()
     except ConfigError as exc:

@@ -152,9 +152,10 @@ def _japan(year: int) -> holidays.HolidayBase:
 
 
 def _ranges(node: Node, key: str, default: str) -> tuple[tuple[time, time | None], ...]:
-    raw = node.data.get(key, default)
-    node.text(key, default) if not isinstance(raw, list) else node.text_list(key)
-    items = [raw] if isinstance(raw, str) else [str(r) for r in raw]
+    # one range, 'closed', or a list of ranges; text() refuses other types and gives the
+    # default for a missing or empty value
+    raw = node.data.get(key)
+    items = node.text_list(key) if isinstance(raw, list) else [node.text(key, default)]
     out: list[tuple[time, time | None]] = []
     for item in items:
         if item == "closed":
