@@ -86,7 +86,8 @@ def _rows(data: str | bytes, columns: Sequence[str]) -> list[tuple[int, dict[str
                                    f"{MAX_FIELD[c]} characters")
             out.append((reader.line_num, clean))
     except csv.Error as exc:  # e.g. a field over the csv module's own size limit
-        raise CsvError(f"line {reader.line_num}: {exc}") from exc
+        # the inner reader's count: DictReader's own is updated only after a good row
+        raise CsvError(f"line {reader.reader.line_num}: {exc}") from exc
     return out
 
 
