@@ -383,9 +383,11 @@ SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
 
 class Console:
     def __init__(self, db: Database, api_token: str, config: ConsoleConfig,
-                 call_owner: Callable[[str], str | None], clock: Clock = _now) -> None:
+                 call_owner: Callable[[str], str | None], clock: Clock = _now,
+                 metrics_token: str = "") -> None:
         self.db = db
         self.api_token = api_token
+        self.metrics_token = metrics_token
         self.config = config
         self.call_owner = call_owner  # live call id -> operator extension connected to it
         self.clock = clock
@@ -444,6 +446,12 @@ class Console:
         header = request.headers.get("Authorization")
         if header is not None:
             scheme, _, given = header.partition(" ")
+            if self._metrics_token(scheme, given):
+                # the scraper's token reads the metrics; it is no key to anything else
+                if (method, route) != ("GET", "/metrics"):
+                    raise json_error(403, "forbidden", "the metrics token opens /metrics only")
+                request[ACTOR] = Actor("metrics-token", request.remote or "unknown")
+                return await handler(request)
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                     given.encode(), self.api_token.encode()):
                 raise json_error(401, "unauthorized", "a valid API token is required")
@@ -483,6 +491,10 @@ class Console:
                 finally:
                     self.sessions.release(s.id, task)
         return await self._run(request, handler, method, route)
+
+    def _metrics_token(self, scheme: str, given: str) -> bool:
+        return bool(self.metrics_token) and scheme.lower() == "bearer" and \
+            hmac.compare_digest(given.encode(), self.metrics_token.encode())
 
     async def _run(self, request: web.Request, handler: Handler, method: str,
                    route: str) -> web.StreamResponse:

@@ -29,6 +29,8 @@ class Secrets:
     ami_monitor_secret: str = ""
     # first argument of every AGI() call in the generated dialplan (ami_bridge/agi_auth.py)
     fastagi_secret: str = ""
+    # Prometheus' scrape token: opens GET /metrics and nothing else (console/auth.py)
+    metrics_token: str = ""
 
 
 def _path(state_dir: Path) -> Path:
@@ -76,6 +78,7 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
     ami = _get("ami_secret")
     token = _get("api_token")
     monitor = _get("ami_monitor_secret")
+    metrics = _get("metrics_token")
     fastagi = data.get(FASTAGI_KEY)
     if not isinstance(fastagi, str) or not KEY_PATTERN.fullmatch(fastagi):
         fastagi = data[FASTAGI_KEY] = _new_fastagi_secret()
@@ -96,6 +99,7 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
         sip_passwords=sip,
         fastagi_secret=fastagi,
         ami_monitor_secret=monitor,
+        metrics_token=os.environ.get("MADOGUCHI_METRICS_TOKEN") or metrics,
     )
 
 

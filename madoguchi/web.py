@@ -88,7 +88,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
         return next((c.agent_id for c in engine.tracker.live() if c.id == call_id), None)
 
     console = Console(engine.db, engine.secrets.api_token,
-                      console_config or ConsoleConfig.from_env(), call_owner)
+                      console_config or ConsoleConfig.from_env(), call_owner,
+                      metrics_token=engine.secrets.metrics_token)
     app = web.Application(middlewares=[guard_input, console.middleware],
                           client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
     app[ENGINE] = engine

@@ -56,7 +56,7 @@ def test_prometheus_and_grafana_files_fit_together() -> None:
     token_file = job["authorization"]["credentials_file"]
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert token_file in services["api-token"]["command"][-1]
+    assert token_file in services["monitoring-secrets"]["command"][-1]
     mounts = services["prometheus"]["volumes"] + services["grafana"]["volumes"]
     for mount in mounts:
         source = mount.split(":")[0]
