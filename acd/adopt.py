@@ -2,7 +2,11 @@
 
 The caller's channel carries the call's facts (MADO_* channel variables set when it was
 offered, queued and answered), so a new engine process finds waiting callers in the holding
-context and conversations bridged to operators without disturbing either."""
+context and conversations bridged to operators without disturbing either.
+
+The channel list is older than the events that arrive while the variables are read: a
+channel that hung up meanwhile is still tracked (its call record is written when the rebuild
+ends it) but neither queued nor taken for a live conversation."""
 
 from __future__ import annotations
 
@@ -79,7 +83,8 @@ async def adopt_calls(ami: AmiPort, tracker: CallTracker, acd: Acd,
         tracker.adopt(call)
         by_name[name] = call
         adopted += 1
-        if call.answered_at is None and ev.get("Context") == "mado-hold":
+        if (call.answered_at is None and ev.get("Context") == "mado-hold"
+                and not acd.hung_up_since_resync_began(uniqueid)):
             await acd.enqueue(call)
     for ev in channels:
         name = ev.get("Channel", "")

@@ -7,7 +7,7 @@ softphone registered, is the device usable) is kept beside the state, not in it,
 phone can drop and come back in any state; the distributor needs both.
 
   logged_out --login--> available --offer--> ringing --answer--> on_call --hangup--> wrap_up
-  ringing --no_answer--> away(missed)     ringing --caller_gone--> available
+  ringing --no_answer--> away(missed)     ringing --caller_gone|ring_failed--> available
   wrap_up --end_wrap_up (early, or at the maximum)--> available
   available|wrap_up|away --away(reason)--> away --back--> available
   available|wrap_up|away --logout--> logged_out
@@ -34,8 +34,10 @@ class AgentEvent(Enum):
     LOGOUT = "logout"
     OFFER = "offer"  # the distributor rings this agent
     ANSWER = "answer"  # the agent picked up
-    NO_ANSWER = "no_answer"  # ring timeout, busy or unreachable
+    NO_ANSWER = "no_answer"  # Asterisk's verdict: rang out unanswered, or busy
     CALLER_GONE = "caller_gone"  # the caller hung up while this agent's phone rang
+    # the phone could not be rung, or the ring's outcome was lost with the AMI link
+    RING_FAILED = "ring_failed"
     HANGUP = "hangup"  # the conversation ended
     END_WRAP_UP = "end_wrap_up"  # after-call work done (by the agent or at the maximum)
     AWAY = "away"  # break, meeting, ... (a reason is required)
@@ -52,6 +54,7 @@ TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (S.RINGING, E.ANSWER): S.ON_CALL,
     (S.RINGING, E.NO_ANSWER): S.AWAY,
     (S.RINGING, E.CALLER_GONE): S.AVAILABLE,
+    (S.RINGING, E.RING_FAILED): S.AVAILABLE,
     (S.ON_CALL, E.HANGUP): S.WRAP_UP,
     (S.WRAP_UP, E.END_WRAP_UP): S.AVAILABLE,
     (S.AVAILABLE, E.AWAY): S.AWAY,
@@ -100,7 +103,8 @@ class Agent:
         self.state_since = now
         self.reason = (MISSED if event is AgentEvent.NO_ANSWER else reason) \
             if new is AgentState.AWAY else None
-        # A caller hanging up during the ring gives the agent nothing: keep their place.
-        if new is AgentState.AVAILABLE and event is not AgentEvent.CALLER_GONE:
+        # A ring that came to nothing through no doing of the agent keeps their place.
+        if new is AgentState.AVAILABLE and event not in (AgentEvent.CALLER_GONE,
+                                                         AgentEvent.RING_FAILED):
             self.idle_since = now
         return Change(self.id, event, old, new, self.reason, now)

@@ -8,6 +8,13 @@ state change goes through the agents' transition table and out through `on_chang
 
 The caller's channel carries the call's facts as channel variables (MADO_*), so a restarted
 engine can rebuild waiting and connected calls from Asterisk alone (`adopt`).
+
+AMI is the only way to ring anyone, so the ACD dispatches only while the link is up and its
+view has been rebuilt from Asterisk since (`resync`, run by `acd.resync`). A ring whose
+outcome was lost with the link (the Originate failed with AmiDisconnected or AmiTimeout) says
+nothing about the operator: they go back to available with their place kept, the caller goes
+back to the head of the line, and the next rebuild settles what became of the operator's leg.
+Only Asterisk's verdict (rang out unanswered, or busy) makes an operator away "missed".
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
 from ami_bridge.calls import Call, CallTracker, TransferStep
 from madoguchi.settings import Queue, Settings
 
@@ -33,6 +41,10 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
 HEARTBEAT_S = 5.0  # the dialplan treats the engine as gone after 20 s without one
+# OriginateResponse reasons (Asterisk's control frame numbers) that are the operator's doing:
+# the phone rang out unanswered (3), or was busy (5). Other failures mean it was never rung.
+NOT_ANSWERED_REASONS = frozenset({"3", "5"})
+NOT_REACHED_PAUSE_S = 30.0  # a phone that could not be rung is skipped this long
 OPERATOR_ACTIONS: dict[str, AgentEvent] = {
     "login": AgentEvent.LOGIN, "logout": AgentEvent.LOGOUT, "away": AgentEvent.AWAY,
     "back": AgentEvent.BACK, "end_wrap_up": AgentEvent.END_WRAP_UP,
@@ -53,6 +65,16 @@ class Ring:
     call: Call
 
 
+@dataclass
+class _Seen:
+    """What events said while a rebuild read Asterisk's lists: at least as new as the lists."""
+
+    talking: frozenset[str]  # legs connected when it began; later ones are newer than its lists
+    unsettled: frozenset[str]  # rings lost before it began; later ones wait for the next
+    hung_up: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+
+
 class Acd:
     def __init__(self, settings: Settings, ami: AmiPort, tracker: CallTracker,
                  on_answer: Callable[[Call], None] | None = None,
@@ -70,6 +92,14 @@ class Acd:
         self.waiting = WaitingLines([q.id for q in settings.queues])
         self.ringing: dict[str, Ring] = {}
         self.talking: dict[str, Ring] = {}
+        # rings whose outcome was lost with the AMI link, until a rebuild settles them
+        self.unsettled: dict[str, Ring] = {}
+        # AMI is up and Asterisk's state was read since: only then is anyone rung
+        self.synced = False
+        # asks for a rebuild while the link may still be up (set by acd.resync.Resync)
+        self.request_resync: Callable[[], None] | None = None
+        self._seen: _Seen | None = None
+        self._device_ok: dict[str, bool] = {}  # the last device state Asterisk gave, by agent
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
@@ -80,12 +110,15 @@ class Acd:
         """Keep the global MADO_ALIVE fresh: callers waiting in the holding loop fall back to
         app_queue when it goes stale (the engine died), instead of waiting for nobody."""
         while True:
-            try:
-                await self.ami.send({"Action": "Setvar", "Variable": "MADO_ALIVE",
-                                     "Value": str(int(time.time()))})
-            except Exception as exc:  # AMI down: nothing to tell; the next beat retries
-                log.debug("heartbeat: %r", exc)
+            await self._beat()
             await asyncio.sleep(HEARTBEAT_S)
+
+    async def _beat(self) -> None:
+        try:
+            await self.ami.send({"Action": "Setvar", "Variable": "MADO_ALIVE",
+                                 "Value": str(int(time.time()))})
+        except Exception as exc:  # AMI down: nothing to tell; the next beat retries
+            log.debug("heartbeat: %r", exc)
 
     # ---- operators ---------------------------------------------------------------------------
     def _apply(self, agent: Agent, event: AgentEvent, reason: str | None = None) -> Change:
@@ -115,15 +148,24 @@ class Acd:
                 agent.idle_since = since
 
     def device_state(self, device: str, state: str) -> None:
+        if self._seen is not None:
+            self._seen.devices.add(device)
+        if self._device(device, state):
+            self.dispatch()
+
+    def _device(self, device: str, state: str) -> bool:
         tech, _, name = device.partition("/")
         agent = self.agents.get(name) if tech == "PJSIP" else None
         if agent is None:
-            return
-        reachable = state.upper().replace(" ", "_") not in UNREACHABLE_STATES
+            return False
+        ok = state.upper().replace(" ", "_") not in UNREACHABLE_STATES
+        self._device_ok[agent.id] = ok
+        # a phone that just failed to ring stays skipped for its pause, whatever it reports
+        reachable = ok and ("pause", agent.id) not in self._timers
         if reachable != agent.reachable:
             log.info("operator %s %s", agent.id, "reachable" if reachable else "unreachable")
         agent.reachable = reachable
-        self.dispatch()
+        return True
 
     # ---- callers -----------------------------------------------------------------------------
     async def enqueue(self, call: Call) -> None:
@@ -132,9 +174,7 @@ class Acd:
             call.queued_at = self.tracker.clock()
         self.waiting.add(call)
         queue = self._queue(call)
-        waited = (self.tracker.clock() - call.queued_at).total_seconds()
-        self._timer(("overflow", call.id), max(0.0, queue.max_wait - waited),
-                    lambda: self._overflow(call))
+        self._arm_overflow(call)
         self.dispatch()  # first: an operator's ring does not wait for the variables below
         # facts a restarted engine needs, and the hold loop's announcement interval
         self._spawn(self._setvars(call.channel, {
@@ -157,6 +197,8 @@ class Acd:
         self.dispatch()
 
     def channel_hungup(self, uniqueid: str) -> None:
+        if self._seen is not None:
+            self._seen.hung_up.add(uniqueid)
         ring = self.talking.pop(uniqueid, None)
         if ring is None:
             return
@@ -178,6 +220,8 @@ class Acd:
 
     # ---- decisions and mechanics ----------------------------------------------------------------
     def dispatch(self) -> None:
+        if not self.synced:
+            return  # a ring now would fail, or race the rebuild; resync dispatches
         agents = list(self.agents.values())
         while (choice := next_assignment(self.waiting.lines, agents)) is not None:
             call, agent = choice
@@ -205,29 +249,77 @@ class Acd:
             "CallerID": f"\"{ring.call.caller}\" <{ring.call.caller}>",
             "Variable": f"MADO_CALL_ID={ring.call.id}",
         }
-        ok, reason = False, ""
         try:
             response = await self.ami.originate(action, timeout=ring_timeout + 10)
-            ok = response.get("Response") == "Success"
-            reason = response.get("Reason", "")
-        except Exception as exc:  # AMI down or timeout: treat as not answered, try again
-            reason = repr(exc)
+        except (AmiDisconnected, AmiTimeout) as exc:
+            self._lost_track(ring, exc)
+            return
+        except Exception as exc:  # Asterisk refused the action: the phone was not rung
+            if self.ringing.pop(ring.channel_id, None) is not None:
+                self._not_reached(ring, repr(exc))
+                self.dispatch()
+            return
         if self.ringing.pop(ring.channel_id, None) is None:
             return  # the caller left while it rang; already handled
-        if ok and self.tracker.get(ring.call.uniqueid) is not None:
-            self._connected(ring)
-        else:
+        reason = response.get("Reason", "")
+        if response.get("Response") == "Success":
+            if self.tracker.get(ring.call.uniqueid) is not None:
+                self._connected(ring)
+            else:  # the caller is gone: the operator's leg finds nobody to bridge
+                self._apply(ring.agent, AgentEvent.CALLER_GONE)
+        elif reason in NOT_ANSWERED_REASONS:
             log.info("operator %s did not answer call %s (reason %s): away, missed",
                      ring.agent.id, ring.call.id, reason)
             self._apply(ring.agent, AgentEvent.NO_ANSWER)
-            if self.tracker.get(ring.call.uniqueid) is not None:
-                self.waiting.add(ring.call)
+            self._requeue(ring.call)
+        else:
+            self._not_reached(ring, f"OriginateResponse reason {reason or '?'}")
         self.dispatch()
+
+    def _lost_track(self, ring: Ring, exc: Exception) -> None:
+        """The link lost the ring's outcome: the operator's phone may still ring, or they may
+        be talking to the caller. Nobody's fault: both keep their places, nobody else is rung
+        until a rebuild has looked at the operator's leg."""
+        if self.ringing.pop(ring.channel_id, None) is None:
+            return  # the caller left meanwhile; already handled
+        log.warning("call %s: outcome of ringing %s lost (%r); settled by the next rebuild",
+                    ring.call.id, ring.agent.id, exc)
+        self._apply(ring.agent, AgentEvent.RING_FAILED)
+        self.unsettled[ring.channel_id] = ring
+        self._requeue(ring.call)
+        self.synced = False
+        if self.request_resync is not None:
+            self.request_resync()
+
+    def _not_reached(self, ring: Ring, why: str) -> None:
+        """Asterisk could not ring the phone (no contact, congestion, refused): not a missed
+        call, but ringing it again at once would fail again, so it is skipped for a while."""
+        agent = ring.agent
+        log.warning("operator %s's phone could not be rung for call %s (%s): skipped for %g s",
+                    agent.id, ring.call.id, why, NOT_REACHED_PAUSE_S)
+        self._apply(agent, AgentEvent.RING_FAILED)
+        agent.reachable = False
+        self._timer(("pause", agent.id), NOT_REACHED_PAUSE_S, lambda: self._unpause(agent))
+        self._requeue(ring.call)
+
+    def _unpause(self, agent: Agent) -> None:
+        agent.reachable = self._device_ok.get(agent.id, False)
+        self.dispatch()
+
+    def _requeue(self, call: Call) -> None:
+        """Back to the line at its old place (order is priority, then time queued)."""
+        if self.tracker.get(call.uniqueid) is not None:
+            self.waiting.add(call)
+            self._arm_overflow(call)  # its maximum may have passed while it rang
 
     def _connected(self, ring: Ring) -> None:
         now = self.tracker.clock()
-        self._apply(ring.agent, AgentEvent.ANSWER)
+        if ring.agent.state is AgentState.RINGING:
+            self._apply(ring.agent, AgentEvent.ANSWER)
+        else:  # answered while AMI was away: whatever we thought, they talk to this caller
+            self._force_on_call(ring.agent)
         self._cancel_timer(("overflow", ring.call.id))
+        self.waiting.remove(ring.call)
         ring.call.answered_at = now
         ring.call.agent_id = ring.agent.id
         self.talking[ring.channel_id] = ring
@@ -238,7 +330,15 @@ class Acd:
         if self.on_answer is not None:
             self.on_answer(ring.call)
 
+    def _arm_overflow(self, call: Call) -> None:
+        assert call.queued_at is not None
+        waited = (self.tracker.clock() - call.queued_at).total_seconds()
+        self._timer(("overflow", call.id), max(0.0, self._queue(call).max_wait - waited),
+                    lambda: self._overflow(call))
+
     def _overflow(self, call: Call) -> None:
+        if not self.synced:
+            return  # the redirect needs AMI; resync arms the timer again
         if not self.waiting.remove(call):
             return
         queue = self._queue(call)
@@ -280,26 +380,83 @@ class Acd:
             log.debug("hangup of %s: %r", channel_id, exc)
 
     # ---- rebuilding after an engine restart or an AMI reconnect ---------------------------------
+    def link_down(self) -> None:
+        """AMI is gone: ring nobody until Asterisk's state has been read again."""
+        if self.synced:
+            log.info("AMI down: nobody is rung until Asterisk's state is read again")
+        self.synced = False
+
+    def begin_resync(self) -> None:
+        """A rebuild starts reading Asterisk's lists. Until `resync`, nobody is rung, and the
+        hang-ups and device states events report are kept: they are newer than the lists."""
+        self.synced = False
+        self._seen = _Seen(frozenset(self.talking), frozenset(self.unsettled))
+        self._spawn(self._beat())  # the hold loop needs to know the engine is back
+
+    def hung_up_since_resync_began(self, uniqueid: str) -> bool:
+        return self._seen is not None and uniqueid in self._seen.hung_up
+
     def adopt_connected(self, agent_id: str, leg_uniqueid: str, call: Call) -> None:
         """A conversation found in Asterisk that this process did not set up."""
         agent = self.agents.get(agent_id)
-        if agent is None or leg_uniqueid in self.talking:
+        if (agent is None or leg_uniqueid in self.talking or leg_uniqueid in self.ringing
+                or leg_uniqueid in self.unsettled or self.hung_up_since_resync_began(leg_uniqueid)):
             return
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+            log.warning("operator %s: leg %s found bridged, but already %s here: not adopted",
+                        agent.id, leg_uniqueid, agent.state.value)
+            return
+        self._force_on_call(agent)
+        self.talking[leg_uniqueid] = Ring(leg_uniqueid, agent, call)
+
+    def _force_on_call(self, agent: Agent) -> None:
+        """Asterisk shows the agent talking, whatever state this process had for them."""
         now = self.tracker.clock()
         change = Change(agent.id, AgentEvent.ANSWER, agent.state, AgentState.ON_CALL, None, now)
         agent.state, agent.reason, agent.state_since = AgentState.ON_CALL, None, now
-        self.talking[leg_uniqueid] = Ring(leg_uniqueid, agent, call)
+        self._cancel_timer(("wrap", agent.id))
         if self.on_change is not None:
             self.on_change(change)
 
-    def resync(self, live_uniqueids: set[str], device_states: Iterable[tuple[str, str]]) -> None:
-        """After an AMI (re)connect: trust Asterisk's channel list, not our event history."""
+    def resync(self, channels: Iterable[Mapping[str, str]],
+               device_states: Iterable[tuple[str, str]]) -> None:
+        """End a rebuild: trust Asterisk's lists over our event history, and events seen while
+        the lists were read over the lists; settle lost rings; then ring again."""
+        seen = self._seen or _Seen(frozenset(self.talking), frozenset(self.unsettled))
+        self._seen = None
+        legs = {ev.get("Uniqueid", ""): ev for ev in channels}
+        for uniqueid in seen.hung_up:
+            legs.pop(uniqueid, None)
         for device, state in device_states:
-            self.device_state(device, state)
-        for channel_id in list(self.talking):
-            if channel_id not in live_uniqueids:
+            if device not in seen.devices:
+                self._device(device, state)
+        for channel_id in seen.talking:
+            if channel_id in self.talking and channel_id not in legs:
                 self.channel_hungup(channel_id)
+        for channel_id in seen.unsettled:
+            ring = self.unsettled.pop(channel_id, None)
+            if ring is not None:
+                self._settle(ring, legs.get(channel_id))
+        # a ring lost while the lists were read may have a leg they do not show: the rebuild
+        # it asked for settles it, and until then nobody is rung
+        self.synced = not self.unsettled
+        for line in self.waiting.lines.values():
+            for call in list(line):
+                self._arm_overflow(call)
         self.dispatch()
+
+    def _settle(self, ring: Ring, leg: Mapping[str, str] | None) -> None:
+        """What became of a ring whose outcome the link lost, as Asterisk shows it now."""
+        if leg is None:
+            return  # over: the operator is available and the caller, if still here, waits
+        bridged_to = leg.get("ApplicationData", "").split(",")[0]
+        if (leg.get("Application") == "Bridge" and bridged_to == ring.call.channel
+                and self.tracker.get(ring.call.uniqueid) is not None):
+            log.info("call %s: answered by %s while AMI was away", ring.call.id, ring.agent.id)
+            self._connected(ring)
+        else:  # still ringing: its outcome would never reach us, so ring afresh
+            log.info("call %s: hanging up %s's ring, lost with AMI", ring.call.id, ring.agent.id)
+            self._spawn(self._hangup(ring.channel_id))
 
     # ---- plumbing ---------------------------------------------------------------------------
     def _queue(self, call: Call) -> Queue:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 
 from prometheus_client import Gauge
 
-from acd.adopt import adopt_calls
 from acd.agents import Change
 from acd.agi import SCRIPTS as OPERATOR_SCRIPTS
 from acd.agi import OperatorAgi
 from acd.bus import Bus
 from acd.history import StateHistory, restorable
+from acd.resync import Resync
 from acd.service import Acd
 from acd.supervision import Supervision
 from acd.wiring import AcdParts
@@ -66,6 +66,7 @@ class Engine:
         self.history = StateHistory(self.db)
         self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered,
                        on_change=self._agent_changed)
+        self.resync = Resync(self.ami, self.tracker, self.acd, self._close_call)
         self.supervision = Supervision(self.acd, self._audit)
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
         self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
@@ -125,6 +126,7 @@ class Engine:
         await self.ivr_state.stop()
         self.metrics.fastagi_listening.set(0)
         await self.acd.close()
+        await self.resync.close()
         await self.supervision.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
@@ -221,31 +223,11 @@ class Engine:
         if self._connections > 1:
             self.metrics.ami_reconnects.inc()
         self.metrics.ami_connected.set(1)
-        try:
-            await self.rebuild()
-        except Exception:
-            log.exception("state rebuild after AMI connect failed")
+        await self.resync.run()  # nobody is rung until it is done
 
     async def _on_disconnected(self) -> None:
         self.metrics.ami_connected.set(0)
-
-    async def rebuild(self) -> None:
-        """Rebuild from Asterisk: which channels live, which operators are reachable."""
-        channels = await self.ami.send_list({"Action": "CoreShowChannels"}, timeout=10)
-        live = {ev.get("Uniqueid", "") for ev in channels if ev.get("Event") == "CoreShowChannel"}
-        # DeviceStateList needs only the 'call' class (PJSIPShowEndpoints needs 'system')
-        devices = await self.ami.send_list({"Action": "DeviceStateList"}, timeout=10)
-        states = [(ev.get("Device", ""), ev.get("State", "")) for ev in devices
-                  if ev.get("Event") == "DeviceStateChange"]
-        await adopt_calls(self.ami, self.tracker, self.acd, channels)
-        for call in self.tracker.live():
-            if call.uniqueid not in live:
-                ended = self.tracker.end(call.uniqueid)
-                if ended is not None:
-                    self._close_call(ended)
-        self.acd.resync(live, states)
-        log.info("state rebuilt: %d live channels, %d tracked calls", len(live),
-                 len(self.tracker.live()))
+        self.acd.link_down()
 
     def _attended_transfer(self, event: Mapping[str, str]) -> None:
         """An operator's phone completed an attended transfer (SIP REFER with Replaces)."""

@@ -65,6 +65,7 @@ def make(tmp_path: Path, **queue_changes: object
     for i, agent_id in enumerate(["7001", "7002", "7003"]):
         acd.agents[agent_id].idle_since = clock.now - timedelta(minutes=10 - i)
         acd.device_state(f"PJSIP/{agent_id}", "NOT_INUSE")
+    acd.resync([], [])  # as after the first AMI login: Asterisk's state is known
     return acd, ami, tracker, clock, changes
 
 
