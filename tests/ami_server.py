@@ -9,7 +9,7 @@ events or raw bytes, and leaving chosen actions unanswered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
@@ -102,6 +102,10 @@ class AmiTestServer:
     * ``answer_pings``: False to ignore Ping on every connection.
     * ``originate_outcome``: ``(Response, Reason)`` of the OriginateResponse event that
       follows an ``Async: true`` Originate, or None to never send one (still ringing).
+    * ``variables``: channel name to its variables, for Getvar (a channel not listed is
+      "No such channel"; a variable not set is empty, as in Asterisk).
+    * ``before``: lower-case action name to a function called with the action just before
+      it is answered, e.g. to send events that reach the client ahead of the reply.
     """
 
     def __init__(self, *, username: str = "madoguchi", secret: str = "s3cret", port: int = 0):
@@ -113,6 +117,8 @@ class AmiTestServer:
         self.lists: dict[str, tuple[list[dict[str, str]], str]] = {}
         self.answer_pings = True
         self.originate_outcome: tuple[str, str] | None = ("Success", "4")
+        self.variables: dict[str, dict[str, str]] = {}
+        self.before: dict[str, Callable[[Received], None]] = {}
         self.connections: list[ServerConnection] = []
         self.received: list[Received] = []
         self._server: asyncio.Server | None = None
@@ -176,6 +182,8 @@ class AmiTestServer:
         def reply(response: str, *extra: tuple[str, str]) -> None:
             conn.send([("Response", response), *action_id, *extra])
 
+        if conn.logged_in and name in self.before:
+            self.before[name](received)
         if name == "login":
             if headers.get("Username") == self.username and headers.get("Secret") == self.secret:
                 conn.logged_in = True
@@ -204,6 +212,13 @@ class AmiTestServer:
                 reply("Success", ("Ping", "Pong"), ("Timestamp", "1700000000.000000"))
         elif name in self.replies:
             conn.send([*self.replies[name].items(), *action_id])
+        elif name == "getvar" and "Channel" in headers:
+            variables = self.variables.get(headers["Channel"])
+            variable = headers.get("Variable", "")
+            if variables is None:
+                reply("Error", ("Message", "No such channel"))
+            else:
+                reply("Success", ("Variable", variable), ("Value", variables.get(variable, "")))
         elif name in self.lists:
             items, complete = self.lists[name]
             reply("Success", ("EventList", "start"), ("Message", "Items will follow"))

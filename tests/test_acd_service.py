@@ -1,19 +1,22 @@
 """The ACD service against a scripted AMI: who is rung, answer, missed rings, wrap-up,
-priority, overflow, operator actions, and callers leaving while an operator's phone rings."""
+priority, overflow, operator actions, callers leaving while an operator's phone rings, and
+rings whose outcome the AMI link lost."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from acd.agents import MISSED, AgentState, Change, IllegalTransition
+from acd import service
+from acd.agents import MISSED, AgentEvent, AgentState, Change, IllegalTransition
 from acd.service import Acd
+from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
 from ami_bridge.calls import Call, CallTracker
 from madoguchi.settings import load_settings
 
@@ -120,17 +123,163 @@ async def test_wrap_up_can_be_ended_early(tmp_path: Path) -> None:
     await acd.close()
 
 
-async def test_missed_ring_marks_away_and_rings_the_next(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reason", ["3", "5"])  # rang out unanswered; busy
+async def test_missed_ring_marks_away_and_rings_the_next(tmp_path: Path, reason: str) -> None:
     acd, ami, tracker, _, _ = make(tmp_path)
     call = offer(tracker, 1)
     await acd.enqueue(call)
     await settle()
-    ami.originates[0][1].set_result({"Response": "Failure", "Reason": "3"})
+    ami.originates[0][1].set_result({"Response": "Failure", "Reason": reason})
     await settle()
     first = acd.agents["7001"]
     assert (first.state, first.reason) == (AgentState.AWAY, MISSED)
     assert ami.originates[1][0]["Channel"] == "PJSIP/7002"
     assert call.ring_at is not None and call.answered_at is None
+    await acd.close()
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by the code under test
+            await asyncio.sleep(0.005)
+
+
+def caller_channel(call: Call) -> dict[str, str]:
+    return {"Event": "CoreShowChannel", "Channel": call.channel, "Uniqueid": call.uniqueid,
+            "Context": "mado-hold", "Application": "MusicOnHold", "ApplicationData": "default"}
+
+
+@pytest.mark.parametrize("error", [AmiDisconnected("AMI link lost (reset); action not re-sent"),
+                                   AmiTimeout("Originate: no outcome within 25 s")])
+async def test_ring_lost_with_the_link_keeps_operator_and_caller_in_place(
+        tmp_path: Path, error: Exception) -> None:
+    acd, ami, tracker, clock, changes = make(tmp_path)
+    asked: list[bool] = []
+    acd.request_resync = lambda: asked.append(True)
+    first, second = offer(tracker, 1), offer(tracker, 2)
+    await acd.enqueue(first)
+    await settle()
+    idle_since = acd.agents["7001"].idle_since
+    ami.originates[0][1].set_exception(error)
+    await settle()
+    clock.now += timedelta(seconds=1)
+    await acd.enqueue(second)  # arrives while the link is down: waits behind the first
+    await settle()
+    agent = acd.agents["7001"]
+    assert (agent.state, agent.reason, agent.idle_since) == (
+        AgentState.AVAILABLE, None, idle_since)
+    assert all(a.state is AgentState.AVAILABLE for a in acd.agents.values())
+    assert len(ami.originates) == 1  # nobody else is rung on a link that lost a ring
+    assert [c.id for c in acd.waiting.lines["city"]] == [first.id, second.id]
+    assert asked and not acd.synced
+    assert [(c.event, c.new) for c in changes if c.agent_id == "7001"] == [
+        (AgentEvent.OFFER, AgentState.RINGING), (AgentEvent.RING_FAILED, AgentState.AVAILABLE)]
+    # the rebuild finds no operator leg: the ring is over, the caller is offered again
+    acd.begin_resync()
+    acd.resync([caller_channel(first), caller_channel(second)], [])
+    await settle()
+    assert [a["Channel"] for a, _ in ami.originates[1:]] == ["PJSIP/7001", "PJSIP/7002"]
+    assert ami.originates[1][0]["Data"].startswith(first.channel + ",")
+    assert all(c.new is not AgentState.AWAY for c in changes)
+    await acd.close()
+
+
+async def test_nobody_is_rung_while_ami_is_down(tmp_path: Path) -> None:
+    acd, ami, tracker, _, changes = make(tmp_path)
+    acd.link_down()
+    call = offer(tracker, 1)
+    await acd.enqueue(call)
+    acd.device_state("PJSIP/7002", "NOT_INUSE")
+    await settle()
+    assert ami.originates == [] and changes == []
+    assert acd.waiting.position(call) == 1
+    acd.begin_resync()
+    acd.resync([caller_channel(call)], [])
+    await settle()
+    assert [a["Channel"] for a, _ in ami.originates] == ["PJSIP/7001"]
+    await acd.close()
+
+
+async def test_overflow_waits_for_ami(tmp_path: Path) -> None:
+    acd, ami, tracker, _, _ = make(tmp_path, max_wait=10)
+    for agent_id in ("7001", "7002", "7003"):
+        acd.operator_action(agent_id, "logout")
+    acd.link_down()
+    call = offer(tracker, 1)
+    call.queued_at = tracker.clock() - timedelta(seconds=10)  # already waited the maximum
+    await acd.enqueue(call)
+    await settle()
+    assert ami.sent_actions("Redirect") == []  # it would fail: the caller keeps waiting
+    assert acd.waiting.position(call) == 1
+    acd.begin_resync()
+    acd.resync([caller_channel(call)], [])
+    await eventually(lambda: len(ami.sent_actions("Redirect")) == 1)
+    assert call.outcome == "overflow" and acd.waiting_counts() == {"city": 0}
+    await acd.close()
+
+
+async def test_ring_answered_while_the_link_was_down_is_settled_as_connected(
+        tmp_path: Path) -> None:
+    acd, ami, tracker, _, _ = make(tmp_path)
+    call = offer(tracker, 1)
+    await acd.enqueue(call)
+    await settle()
+    action, fut = ami.originates[0]
+    fut.set_exception(AmiDisconnected("AMI link lost (reset); action not re-sent"))
+    await settle()
+    acd.begin_resync()
+    leg = {"Event": "CoreShowChannel", "Channel": "PJSIP/7001-00000007",
+           "Uniqueid": action["ChannelId"], "Application": "Bridge",
+           "ApplicationData": action["Data"]}
+    acd.resync([caller_channel(call), leg], [])
+    await settle()
+    assert acd.agents["7001"].state is AgentState.ON_CALL
+    assert call.agent_id == "7001" and call.answered_at is not None
+    assert acd.waiting_counts() == {"city": 0} and len(ami.originates) == 1
+    assert {a["Variable"] for a in ami.sent_actions("Setvar")} >= {"MADO_AGENT", "MADO_ANSWERED"}
+    acd.channel_hungup(action["ChannelId"])
+    assert acd.agents["7001"].state is AgentState.WRAP_UP
+    await acd.close()
+
+
+async def test_ring_still_ringing_when_the_link_is_back_is_hung_up_and_offered_again(
+        tmp_path: Path) -> None:
+    acd, ami, tracker, _, _ = make(tmp_path)
+    call = offer(tracker, 1)
+    await acd.enqueue(call)
+    await settle()
+    action, fut = ami.originates[0]
+    fut.set_exception(AmiTimeout("Originate: no outcome within 25 s"))
+    await settle()
+    acd.begin_resync()
+    leg = {"Event": "CoreShowChannel", "Channel": "PJSIP/7001-00000007",
+           "Uniqueid": action["ChannelId"], "ChannelStateDesc": "Ringing", "Application": ""}
+    acd.resync([caller_channel(call), leg], [])
+    await settle()
+    assert ami.sent_actions("Hangup") == [
+        {"Action": "Hangup", "Channel": action["ChannelId"], "Cause": "16"}]
+    assert [a["Channel"] for a, _ in ami.originates] == ["PJSIP/7001", "PJSIP/7001"]
+    assert acd.agents["7001"].reason is None
+    await acd.close()
+
+
+@pytest.mark.parametrize("reason", ["0", "8"])  # no such phone; congestion or refused
+async def test_phone_that_could_not_be_rung_is_skipped_for_a_while_not_missed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str) -> None:
+    monkeypatch.setattr(service, "NOT_REACHED_PAUSE_S", 0.2)
+    acd, ami, tracker, _, changes = make(tmp_path)
+    call = offer(tracker, 1)
+    await acd.enqueue(call)
+    await settle()
+    ami.originates[0][1].set_result({"Response": "Failure", "Reason": reason})
+    await settle()
+    first = acd.agents["7001"]
+    assert (first.state, first.reason, first.reachable) == (AgentState.AVAILABLE, None, False)
+    assert ami.originates[1][0]["Channel"] == "PJSIP/7002"
+    acd.device_state("PJSIP/7001", "NOT_INUSE")  # the failed attempt's own device change
+    assert not first.reachable
+    await eventually(lambda: first.reachable)
+    assert all(c.new is not AgentState.AWAY for c in changes)
     await acd.close()
 
 
