@@ -348,9 +348,17 @@ class Acd:
             target = resolve(self.settings.transfers, queue.overflow_target)
             call.transfers.append(TransferStep(None, target.number, "overflow",
                                                self.tracker.clock()))
-            self._spawn(self._redirect(call, "transfer", {"MADO_TRANSFER_DIAL": target.dial}))
+            self._spawn(self._overflow_redirect(call, "transfer",
+                                                {"MADO_TRANSFER_DIAL": target.dial}))
         else:
-            self._spawn(self._redirect(call, "message", {}))
+            self._spawn(self._overflow_redirect(call, "message", {}))
+
+    async def _overflow_redirect(self, call: Call, exten: str,
+                                 variables: Mapping[str, str]) -> None:
+        try:
+            await self._redirect(call, exten, variables)
+        except Exception as exc:  # gone meanwhile, or AMI lost: the hold loop fails open
+            log.warning("call %s: overflow redirect failed: %r", call.id, exc)
 
     async def transfer(self, call: Call, target: TransferTarget, by_agent: str | None) -> None:
         """Blind transfer of a connected call (API): the caller leaves the operator's bridge

@@ -37,4 +37,8 @@ class AmiActionError(AmiError):
 
 
 class AmiTimeout(AmiError):
-    """No (complete) answer within the allotted time."""
+    """No (complete) answer within the allotted time.
+
+    As with :class:`AmiDisconnected`, Asterisk may or may not have executed the action:
+    an Originate that timed out may still be ringing, or be answered.
+    """
