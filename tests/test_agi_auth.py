@@ -65,8 +65,11 @@ class Pbx(AmiTestServer):
                    ("ListItems", "1"), ("Items", "1")])
 
     def sent(self, *names: str) -> list[str]:
+        """Actions of these names about a channel (the engine's MADO_ALIVE heartbeat is a
+        Setvar of a global, about none)."""
         wanted = {n.lower() for n in names}
-        return [r.action for r in self.received if r.action.lower() in wanted]
+        return [r.action for r in self.received if r.action.lower() in wanted
+                and (r.action.lower() != "setvar" or "Channel" in r.headers)]
 
 
 @pytest.fixture
