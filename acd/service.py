@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
 HEARTBEAT_S = 5.0  # the dialplan treats the engine as gone after 20 s without one
+FACTS_WAIT_S = 5.0  # how long closing waits for call facts still being written
 # OriginateResponse reasons (Asterisk's control frame numbers) that are the operator's doing:
 # the phone rang out unanswered (3), or was busy (5). Other failures mean it was never rung.
 NOT_ANSWERED_REASONS = frozenset({"3", "5"})
@@ -101,6 +102,7 @@ class Acd:
         self._seen: _Seen | None = None
         self._device_ok: dict[str, bool] = {}  # the last device state Asterisk gave, by agent
         self._tasks: set[asyncio.Task[None]] = set()
+        self._facts: set[asyncio.Task[None]] = set()  # channel variables a restart needs
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     def start(self) -> None:
@@ -177,12 +179,12 @@ class Acd:
         self._arm_overflow(call)
         self.dispatch()  # first: an operator's ring does not wait for the variables below
         # facts a restarted engine needs, and the hold loop's announcement interval
-        self._spawn(self._setvars(call.channel, {
+        self._spawn_facts(call.channel, {
             "MADO_CALL_ID": call.id, "MADO_OFFERED": f"{call.offered_at.timestamp():.3f}",
             "MADO_QUEUED": f"{call.queued_at.timestamp():.3f}", "MADO_PRIORITY": str(
                 call.priority), "MADO_LANGUAGE": call.language or "",
             "MADO_PATH": ",".join(call.flow_path), "MADO_TOPIC": call.topic or "",
-            "MADO_ANNOUNCE_EVERY": str(queue.announce_every)}))
+            "MADO_ANNOUNCE_EVERY": str(queue.announce_every)})
 
     def caller_gone(self, call: Call) -> None:
         """The caller hung up: forget them wherever they were and stop ringing for them."""
@@ -324,9 +326,9 @@ class Acd:
         ring.call.agent_id = ring.agent.id
         self.talking[ring.channel_id] = ring
         log.info("call %s answered by %s", ring.call.id, ring.agent.id)
-        self._spawn(self._setvars(ring.call.channel, {
+        self._spawn_facts(ring.call.channel, {
             "MADO_AGENT": ring.agent.id, "MADO_ANSWERED": f"{now.timestamp():.3f}",
-            "MADO_AGENT_LEG": ring.channel_id}))
+            "MADO_AGENT_LEG": ring.channel_id})
         if self.on_answer is not None:
             self.on_answer(ring.call)
 
@@ -491,13 +493,24 @@ class Acd:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _spawn_facts(self, channel: str, variables: Mapping[str, str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._setvars(channel, variables))
+        self._facts.add(task)
+        task.add_done_callback(self._facts.discard)
+
     async def close(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        if self._facts:
+            # a caller queued or answered just before a restart is adopted only if its
+            # channel holds these facts: let them be written (AMI down makes them fail fast)
+            await asyncio.wait(self._facts, timeout=FACTS_WAIT_S)
+        for task in list(self._facts):
+            task.cancel()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._facts, return_exceptions=True)
 
     # ---- views --------------------------------------------------------------------------------
     def agent_counts(self) -> dict[str, int]:

@@ -125,8 +125,8 @@ class Engine:
         await self.fastagi.close()
         await self.ivr_state.stop()
         self.metrics.fastagi_listening.set(0)
-        await self.acd.close()
         await self.resync.close()
+        await self.acd.close()
         await self.supervision.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

@@ -400,6 +400,29 @@ async def test_supervision_rings_the_supervisor_into_chanspy_and_audits(
     await acd.close()
 
 
+async def test_closing_lets_the_facts_a_restart_needs_be_written(tmp_path: Path) -> None:
+    acd, ami, tracker, _, _ = make(tmp_path)
+    for agent_id in ("7001", "7002", "7003"):
+        acd.operator_action(agent_id, "logout")
+    gate = asyncio.Event()
+    send = ami.send
+
+    async def slow_send(action: Mapping[str, str], timeout: float | None = None
+                        ) -> dict[str, str]:
+        await gate.wait()  # a busy Asterisk
+        return await send(action, timeout)
+
+    ami.send = slow_send  # type: ignore[method-assign]
+    await acd.enqueue(offer(tracker, 1))  # queued just before the engine stops
+    closing = asyncio.create_task(acd.close())
+    await settle()
+    assert not closing.done()
+    gate.set()
+    await closing
+    assert {"MADO_CALL_ID", "MADO_OFFERED", "MADO_QUEUED"} <= {
+        a["Variable"] for a in ami.sent_actions("Setvar")}
+
+
 async def test_heartbeat_keeps_the_dialplan_s_alive_mark_fresh(tmp_path: Path) -> None:
     acd, ami, _, _, _ = make(tmp_path)
     acd.start()

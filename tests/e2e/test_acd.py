@@ -200,9 +200,16 @@ def test_blind_transfer_through_the_api_reaches_the_city_pbx_with_the_prefix(
             ("7001", "2345", "blind")]
 
 
+def _waiting(stack: Stack, queue: str) -> int:
+    queues = stack.json("/api/queues")
+    assert isinstance(queues, dict)
+    return int({q["id"]: q["waiting"] for q in queues["queues"]}[queue])
+
+
 def test_engine_restart_adopts_a_conversation_and_a_waiting_caller(
         stack: Stack, phones: list[subprocess.Popen[bytes]]) -> None:
-    operator = _phone("operator_hangup.xml", 1, duration_ms=12000, calls=2)
+    # the first conversation must outlast the restart, however slow the machine
+    operator = _phone("operator_hangup.xml", 1, duration_ms=20000, calls=2)
     phones.append(operator)
     stack.set_ready("7001")
     first = _waiting_callers("2000", "0388800000", "1", calls=1, period_ms=1000)
@@ -219,7 +226,10 @@ def test_engine_restart_adopts_a_conversation_and_a_waiting_caller(
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
     phones.extend([first, second])
-    time.sleep(8)  # the second caller is now waiting behind the busy operator
+    deadline = time.monotonic() + 30
+    while _waiting(stack, "water") != 1:  # the second caller waits behind the busy operator
+        assert time.monotonic() < deadline, "the second caller never reached the waiting line"
+        time.sleep(0.3)
     assert stack.stop_engine() == 0
     stack.start_engine()
     # /healthz turns green at the AMI login; adoption runs right after it
@@ -228,9 +238,7 @@ def test_engine_restart_adopts_a_conversation_and_a_waiting_caller(
         assert time.monotonic() < deadline, f"not adopted: {agent}"
         time.sleep(0.2)
     assert isinstance(agent["call"], dict) and agent["call"]["call_id"] == call["call_id"]
-    queues = stack.json("/api/queues")
-    assert isinstance(queues, dict)
-    assert {q["id"]: q["waiting"] for q in queues["queues"]}["water"] == 1
+    assert _waiting(stack, "water") == 1
     assert _finish([first, second, operator], timeout=90) == [0, 0, 0]
     rows = _calls(stack, "0388800000", 1, timeout=15) + _calls(stack, "0388800001", 1, 15)
     assert [(r["id"], r["agent_id"], r["outcome"]) for r in rows] == [
