@@ -10,7 +10,7 @@ The caller's channel carries the call's facts as channel variables (MADO_*), so 
 engine can rebuild waiting and connected calls from Asterisk alone (`adopt`).
 
 AMI is the only way to ring anyone, so the ACD dispatches only while the link is up and its
-view has been rebuilt from Asterisk since (`resync`, run by `acd.resync`). A ring whose
+view has been rebuilt from Asterisk since (`resync`, driven by acd/resync.py). A ring whose
 outcome was lost with the link (the Originate failed with AmiDisconnected or AmiTimeout) says
 nothing about the operator: they go back to available with their place kept, the caller goes
 back to the head of the line, and the next rebuild settles what became of the operator's leg.
