@@ -26,8 +26,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
-from madoguchi.errors import ascii_digits, json_error
+from madoguchi.errors import ascii_decimal, ascii_digits, json_error
 from madoguchi.identity import ACTOR
+from madoguchi.yamlconf import ConfigError
 from recordings.service import Actor
 from store.db import Database
 from store.models import AuditEntry
@@ -107,6 +108,7 @@ MAX_NAME = 64
 _NAME = re.compile(rf"[\w.-]{{1,{MAX_NAME}}}")
 HASH_WORKERS = 2  # argon2 threads: a burst of logins queues here, not on the event loop
 HASH_NICE = 10  # their CPU priority below the loop's (Linux)
+MAX_IDLE_MINUTES = 24 * 60
 T = TypeVar("T")
 
 Clock = Callable[[], datetime]
@@ -132,8 +134,17 @@ class ConsoleConfig:
     @classmethod
     def from_env(cls) -> ConsoleConfig:
         return cls(secure_cookie=os.environ.get("MADOGUCHI_CONSOLE_SECURE_COOKIE") == "1",
-                   idle=timedelta(minutes=float(
+                   idle=timedelta(minutes=_idle_minutes(
                        os.environ.get("MADOGUCHI_CONSOLE_IDLE_MINUTES", "15"))))
+
+
+def _idle_minutes(raw: str) -> float:
+    """float() would also take '１５', 'nan' or '1e9' (then timedelta fails at start)."""
+    value = float(raw) if ascii_decimal(raw.strip()) else 0.0
+    if not 0 < value <= MAX_IDLE_MINUTES:
+        raise ConfigError(None, f"MADOGUCHI_CONSOLE_IDLE_MINUTES must be a number of minutes "
+                          f"above 0 and at most {MAX_IDLE_MINUTES}, got {raw!r}")
+    return value
 
 
 class UserError(ValueError):

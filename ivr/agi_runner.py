@@ -16,6 +16,7 @@ from ami_bridge.agi_auth import endpoint_of
 from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.fastagi import AgiSession
+from madoguchi.errors import ascii_digits
 from madoguchi.settings import Settings
 from recordings.files import mixmonitor_args, relative_name
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 OVERRIDE_SCRIPT = "ivr/override"  # '/' cannot occur in a service id: no clash
 _KEYS = "0123456789*#"
+_MAX_DID = 16  # the call record's column
 
 
 class IvrRunner:
@@ -68,9 +70,10 @@ class IvrRunner:
             return
         env = session.env
         did = session.args[0] if session.args else service.did
+        if not ascii_digits(did) or len(did) > _MAX_DID:  # the number as dialled: any text
+            did = service.did
         call = self.tracker.offer(env.get("agi_uniqueid", ""), env.get("agi_channel", ""),
-                                  service.id, did if did.isdigit() else service.did,
-                                  env.get("agi_callerid", ""))
+                                  service.id, did, env.get("agi_callerid", ""))
         call.flow_version = world.flowset.version
         self.on_offer(call)
         call.recording = relative_name(call.id, call.offered_at)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from acd.transfers import TransferRefused, resolve
+from madoguchi.errors import ascii_digits
 from madoguchi.settings import TransferSettings
 from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
 
@@ -396,8 +397,8 @@ def _read_node(flow: str, node_id: str, n: Node, ctx: LoadContext) -> FlowNode:
             value = values_node.text(var)
             if var == "language" and value not in LANGUAGES:
                 raise ConfigError(values_node.at(var), f"unknown language {value!r}")
-            if var == "priority" and not (value.isdigit() and int(value) <= 9):
-                raise ConfigError(values_node.at(var), "priority must be 0-9")
+            if var == "priority" and not (ascii_digits(value) and int(value) <= 9):
+                raise ConfigError(values_node.at(var), f"priority must be 0-9, got {value!r}")
             values[var] = value
         values_node.done()
         node = SetVars(node_id, values, r.target("next"))

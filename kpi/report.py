@@ -319,7 +319,7 @@ def _write(data: MonthData, out: Path, stem: str) -> tuple[Path, Path]:
 async def write_report(service: KpiService, month: str, out: Path,
                        svc: str | None = None) -> tuple[Path, Path]:
     """Write report-<month>[-<service>].html and .pdf into `out`."""
-    if not re.fullmatch(r"\d{4}-\d{2}", month):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):  # \d also takes "２０２４"
         raise BadQuery(f"month must be YYYY-MM, not {month!r}")
     data = await month_data(service, month, svc)
     stem = f"report-{month}" + (f"-{svc}" if svc else "")

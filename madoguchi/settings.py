@@ -17,6 +17,7 @@ from pathlib import Path
 
 from recordings.config import RecordingSettings, load_recording_settings
 
+from .errors import ascii_digits
 from .yamlconf import ConfigError, Location, Node, load_yaml
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -134,7 +135,7 @@ def _host(node: Node, key: str, default: str) -> str:
 
 def _ident(node: Node, key: str, default: str | None = None) -> str:
     value = node.text(key, default)
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # match() lets a final line break through (`$`)
         raise ConfigError(node.at(key), f"{key!r} must match {_ID.pattern}, got {value!r}")
     return value
 
@@ -209,7 +210,7 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     for item, where in root.items("services"):
         s = Node(item, where, "service")
         did = s.text("did")
-        if not _EXTEN.match(did):
+        if not _EXTEN.fullmatch(did):
             raise ConfigError(s.at("did"), f"'did' must be 2-8 digits, got {did!r}")
         queue = _ident(s, "queue")
         if queue not in queue_ids:
@@ -242,15 +243,16 @@ def _load_transfers(node: Node) -> TransferSettings:
                 from exc
     port = pbx.integer("port", 5060, 1, 65535)
     prefix = pbx.text("dial_in_prefix", "")
-    if not prefix.isdigit() and prefix != "":
-        raise ConfigError(pbx.at("dial_in_prefix"), "'dial_in_prefix' must be digits")
+    if prefix != "" and not ascii_digits(prefix):  # it is put into dial strings
+        raise ConfigError(pbx.at("dial_in_prefix"),
+                          f"'dial_in_prefix' must be digits 0-9, got {prefix!r}")
     lengths = (pbx.integer("extension_min_length", 3, 2, 8),
                pbx.integer("extension_max_length", 5, 2, 8))
     pbx.done()
     external = node.text_list("external_prefixes", ["0570", "0120", "070", "080", "090"])
     for p in external:
-        if not p.isdigit():
-            raise ConfigError(node.at("external_prefixes"), f"prefix {p!r} must be digits")
+        if not ascii_digits(p):
+            raise ConfigError(node.at("external_prefixes"), f"prefix {p!r} must be digits 0-9")
     node.done()
     return TransferSettings(host, port, prefix, lengths, tuple(external))
 
@@ -262,7 +264,7 @@ def _load_agents(path: Path, queue_ids: set[str]) -> list[Agent]:
     for item, where in root.items("agents"):
         a = Node(item, where, "agent")
         agent_id = a.text("id")
-        if not _EXTEN.match(agent_id):
+        if not _EXTEN.fullmatch(agent_id):
             raise ConfigError(a.at("id"),
                               f"'id' must be an extension of 2-8 digits, got {agent_id!r}")
         if agent_id in seen:
@@ -273,7 +275,7 @@ def _load_agents(path: Path, queue_ids: set[str]) -> list[Agent]:
             if q not in queue_ids:
                 raise ConfigError(a.at("queues"), f"unknown queue {q!r}")
         contact = a.text("contact", "") or None
-        if contact is not None and not _CONTACT.match(contact):
+        if contact is not None and not _CONTACT.fullmatch(contact):
             raise ConfigError(a.at("contact"),
                               f"'contact' must look like sip:host:port, got {contact!r}")
         agents.append(Agent(agent_id, a.text("name", agent_id), tuple(agent_queues), contact))
