@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from madoguchi.statefile import read_json, state_error
 from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import InvalidRequest, Problems
@@ -340,10 +341,24 @@ def save_events(path: Path, events: tuple[Event, ...]) -> None:
 
 def load_events(path: Path, statuses: dict[str, Status], tz: ZoneInfo,
                 seed: tuple[dict[str, Any], ...]) -> tuple[Event, ...]:
-    data: list[Any] = list(seed)
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
+    """The saved board, or the seed on the first start. A damaged file stops the start with
+    a ConfigError naming it (and the event): the board is not silently emptied."""
+    if not path.exists():
+        return tuple(parse_event(item, statuses, tz) for item in seed)
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise state_error(path, "must hold a JSON list of events")
+    if len(data) > MAX_EVENTS:
+        raise state_error(path, f"more than {MAX_EVENTS} events")
     events: list[Event] = []
-    for item in data:
-        events.append(parse_event(item, statuses, tz))
+    seen: set[str] = set()
+    for n, item in enumerate(data, 1):
+        try:
+            event = parse_event(item, statuses, tz)
+        except InvalidRequest as exc:
+            raise state_error(path, f"event {n}: {exc}") from exc
+        if event.id in seen:
+            raise state_error(path, f"event {n}: id {event.id!r} appears twice")
+        seen.add(event.id)
+        events.append(event)
     return tuple(events)

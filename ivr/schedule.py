@@ -25,9 +25,11 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from madoguchi.statefile import aware_time, read_json, state_error
 from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import Problems
+from .prompts import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +301,28 @@ class Override:
                 "message": self.message}
 
 
+def _override(item: Any, what: str, path: Path) -> Override:
+    if not isinstance(item, dict):
+        raise state_error(path, f"{what} must be a JSON object")
+    for key in ("service", "set_by"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise state_error(path, f"{what}: {key!r} must be a non-empty string")
+    modes = [m.value for m in OverrideMode]
+    if item.get("mode") not in modes:
+        raise state_error(path, f"{what}: 'mode' must be one of {', '.join(modes)}, "
+                          f"got {item.get('mode')!r}")
+    message = item.get("message") or {}
+    if not isinstance(message, dict) or not all(
+            lang in LANGUAGES and isinstance(text, str) for lang, text in message.items()):
+        raise state_error(path, f"{what}: 'message' must map languages "
+                          f"({', '.join(LANGUAGES)}) to texts")
+    set_at = aware_time(item.get("set_at"), f"{what}: 'set_at'", path)
+    until = item.get("until")
+    until_at = None if until is None else aware_time(until, f"{what}: 'until'", path)
+    return Override(item["service"], OverrideMode(item["mode"]), set_at, item["set_by"],
+                    until_at, dict(message))
+
+
 class OverrideStore:
     """Runtime overrides per service, persisted (a restart keeps an emergency switch on)."""
 
@@ -311,19 +335,17 @@ class OverrideStore:
         self._load()
 
     def _load(self) -> None:
+        """A damaged file stops the start (ConfigError naming it): starting with no override
+        would silently end an emergency switch, and the next change would overwrite it."""
         if not self.state_file.exists():
             return
-        try:
-            data = json.loads(self.state_file.read_text(encoding="utf-8"))
-            for item in data:
-                ov = Override(item["service"], OverrideMode(item["mode"]),
-                              datetime.fromisoformat(item["set_at"]), item["set_by"],
-                              datetime.fromisoformat(item["until"]) if item["until"] else None,
-                              dict(item.get("message") or {}))
-                self._current[ov.service] = ov
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("overrides file %s unreadable (%s): starting with none", self.state_file,
-                      exc)
+        path = self.state_file
+        data = read_json(path)
+        if not isinstance(data, list):
+            raise state_error(path, "must hold a JSON list of overrides")
+        for n, item in enumerate(data, 1):
+            ov = _override(item, f"override {n}", path)
+            self._current[ov.service] = ov
 
     def snapshot(self) -> dict[str, Override]:
         """Immutable view for one call: later switches do not change a call's answers."""
@@ -385,8 +407,16 @@ class OverrideStore:
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         if not self.log_file.exists():
             return []
-        lines = self.log_file.read_text(encoding="utf-8").splitlines()[-limit:]
-        return [json.loads(line) for line in lines if line.strip()]
+        lines = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        out: list[dict[str, Any]] = []
+        for line in lines[-limit:]:
+            try:
+                entry = json.loads(line) if line.strip() else None
+            except (ValueError, RecursionError):
+                entry = None  # e.g. a line cut short by a crash: the others still show
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
 
 
 def utc_now() -> datetime:

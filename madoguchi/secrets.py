@@ -8,6 +8,7 @@ The FastAGI secret has no such override: the generated dialplan carries it, so i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -17,7 +18,12 @@ from pathlib import Path
 # dialplan-safe (no comma, quote, bracket or $) and long enough to be unguessable
 from ami_bridge.agi_auth import KEY_PATTERN
 
+from .statefile import read_json, state_error
+from .yamlconf import ConfigError
+
+log = logging.getLogger(__name__)
 FASTAGI_KEY = "fastagi_secret"
+_TEXT_KEYS = ("ami_secret", "api_token", "ami_monitor_secret", "metrics_token")
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,27 @@ def _path(state_dir: Path) -> Path:
 
 
 def _read(path: Path) -> dict[str, object]:
+    """The secrets on disk ({} without a file). A damaged file is a ConfigError and is never
+    replaced: new secrets would no longer match what Asterisk and the phones hold. A missing
+    entry is generated (an older version did not have it)."""
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise state_error(path, f"must hold a JSON object, not {type(data).__name__}")
+    fix = "fix it, or delete the entry to have a new one generated"
+    for key in _TEXT_KEYS:
+        if key in data and not (isinstance(data[key], str) and data[key]):
+            raise state_error(path, f"{key!r} must be a non-empty string; {fix}")
+    fastagi = data.get(FASTAGI_KEY)
+    if FASTAGI_KEY in data and not (isinstance(fastagi, str) and KEY_PATTERN.fullmatch(fastagi)):
+        raise state_error(path, f"{FASTAGI_KEY!r} must be {KEY_PATTERN.pattern}; {fix}")
+    sip = data.get("sip_passwords")
+    if "sip_passwords" in data and not (
+            isinstance(sip, dict) and all(isinstance(v, str) and v for v in sip.values())):
+        raise state_error(path, "'sip_passwords' must map extensions to non-empty strings; "
+                          f"{fix}")
+    return data
 
 
 def _write(path: Path, data: dict[str, object]) -> None:
@@ -80,7 +103,7 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
     monitor = _get("ami_monitor_secret")
     metrics = _get("metrics_token")
     fastagi = data.get(FASTAGI_KEY)
-    if not isinstance(fastagi, str) or not KEY_PATTERN.fullmatch(fastagi):
+    if not isinstance(fastagi, str):  # _read refused any other value
         fastagi = data[FASTAGI_KEY] = _new_fastagi_secret()
         changed = True
     raw_sip = data.get("sip_passwords")
@@ -135,7 +158,8 @@ def fastagi_secret_watch(state_dir: Path) -> Callable[[], str | None]:
         seen = now
         try:
             value = _read(path).get(FASTAGI_KEY)
-        except (OSError, ValueError):
+        except ConfigError as exc:  # half written or damaged: the secret in use stays
+            log.warning("FastAGI secret not reloaded: %s", exc)
             return None
         return value if isinstance(value, str) else None
 

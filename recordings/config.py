@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from madoguchi.statefile import read_json
 from madoguchi.yamlconf import ConfigError, Node
 
 # The specification keeps call logs and recordings at least two months (§12(1)エ, セ): the
@@ -69,7 +70,7 @@ def saved_retention(state_dir: Path) -> int | None:
     if not path.exists():
         return None
     try:
-        days = json.loads(path.read_text(encoding="utf-8"))["retention_days"]
+        days = read_json(path)["retention_days"]  # unreadable or not JSON: ConfigError
         if isinstance(days, bool) or not isinstance(days, int):
             raise TypeError("not an integer")
         check_retention(days)
