@@ -5,6 +5,7 @@ Whatever the bytes, an import either succeeds or raises CsvError naming the line
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Sequence
@@ -117,14 +118,15 @@ class Directory:
         self.db = db
 
     async def import_directory(self, data: str | bytes) -> Imported:
-        rows = directory_rows(data)
+        # up to MAX_CSV_BYTES to decode, check and split: not on the event loop
+        rows = await asyncio.to_thread(directory_rows, data)
         async with self.db.sessions() as session, session.begin():
             await session.execute(delete(DirectoryEntry))
             session.add_all(DirectoryEntry(**r) for r in rows)
         return Imported(len(rows))
 
     async def import_faq(self, data: str | bytes) -> Imported:
-        rows = faq_rows(data)
+        rows = await asyncio.to_thread(faq_rows, data)
         async with self.db.sessions() as session, session.begin():
             await session.execute(delete(FaqEntry))
             session.add_all(FaqEntry(**r) for r in rows)

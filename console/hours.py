@@ -86,10 +86,20 @@ def remove_closure(text: str, path: Path, day: date, service: str,
             continue
         if str(item["date"]) != day.isoformat():
             continue
-        scope = [str(s) for s in item.get("services") or []] or list(services)
+        where = getattr(item, "location", None)
+        # the file may have been edited by hand since it was last loaded: check what is used
+        raw_scope, name = item.get("services", []), item.get("name", "")
+        raw_scope = [] if raw_scope is None else raw_scope
+        if not isinstance(raw_scope, list) or not all(_scalar(s) for s in raw_scope):
+            at = getattr(item, "key_locations", {}).get("services", where)
+            raise ClosureError(f"{at}: 'services' must be a list of service ids; "
+                               "schedules.yaml is unchanged")
+        if not _scalar(name):
+            at = getattr(item, "key_locations", {}).get("name", where)
+            raise ClosureError(f"{at}: 'name' must be a text; schedules.yaml is unchanged")
+        scope = [str(s) for s in raw_scope] or list(services)
         if service not in scope:
             continue
-        where = getattr(item, "location", None)
         n = where.line - 1 if where is not None else -1
         line = lines[n] if 0 <= n < len(lines) else ""
         if not line.lstrip().startswith("- {") or not line.rstrip().endswith("}"):
@@ -97,12 +107,17 @@ def remove_closure(text: str, path: Path, day: date, service: str,
         kept = tuple(s for s in scope if s != service)
         indent = line[:len(line) - len(line.lstrip())]
         if kept:
-            lines[n] = DatedClosure(day, str(item.get("name", "")), kept).line(indent)
+            lines[n] = DatedClosure(day, str(name), kept).line(indent)
         else:
             del lines[n]
             _empty_to_flow(lines)
         return "\n".join(lines) + "\n"
     raise ClosureError(f"no dated closure of {service} on {day.isoformat()}")
+
+
+def _scalar(value: object) -> bool:
+    # what the schedules loader takes for a text (YAML may read an id such as 1 as a number)
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def _empty_to_flow(lines: list[str]) -> None:

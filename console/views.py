@@ -26,6 +26,7 @@ from ivr.prompts import LANGUAGES
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
 from madoguchi.errors import ascii_digits, json_error, json_object
+from madoguchi.yamlconf import ConfigError, read_config_text
 from recordings.config import MIN_RETENTION_DAYS, save_retention
 from recordings.export import export_stream
 from recordings.handlers import RECORDINGS
@@ -270,7 +271,13 @@ async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
     ivr = request.app[IVR]
     path = ivr.sources.config_dir / "schedules.yaml"
     async with request.app[SCHEDULES_LOCK]:
-        old = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        try:
+            # strict UTF-8 as the loader reads it; a bad byte put there by hand is named
+            old = await asyncio.to_thread(read_config_text, path)
+        except ConfigError as exc:
+            return web.json_response({
+                "error": "invalid_schedules", "message": "schedules.yaml on disk cannot be "
+                "read; it is unchanged", "errors": [str(exc)]}, status=422)
         try:
             new = change(old, path)
         except ClosureError as exc:
