@@ -11,6 +11,7 @@ ends it) but neither queued nor taken for a live conversation."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -60,7 +61,9 @@ def call_from_vars(v: Mapping[str, str], uniqueid: str, channel: str) -> Call | 
     call.language = v.get("MADO_LANGUAGE") or None
     call.flow_path = [p for p in v.get("MADO_PATH", "").split(",") if p]
     call.topic = v.get("MADO_TOPIC") or None
-    call.priority = int(v["MADO_PRIORITY"]) if v.get("MADO_PRIORITY", "").isdigit() else 0
+    # ASCII digits only: str.isdigit() admits '²', which int() refuses
+    priority = v.get("MADO_PRIORITY", "")
+    call.priority = int(priority) if re.fullmatch(r"[0-9]{1,3}", priority) else 0
     call.ring_at = call.queued_at if call.answered_at else None
     call.recording = relative_name(call.id, offered)
     return call

@@ -11,6 +11,7 @@ and aliases are refused (nothing here needs them, and they make alias bombs poss
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,18 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
     return result
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    """Plain decimal integers only. YAML 1.1 reads 0120 (a free-dial prefix) as octal 80,
+    1:30 as 90 and 0x10 as 16: a phone number would change without a word."""
+    text = node.value
+    if not re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", text):
+        raise ConfigError(_loc(loader, node),
+                          f"{node.value} is not a plain decimal number: write it in quotes "
+                          f"(\"{node.value}\") if it is a number to dial, else as 0-9 digits")
+    return int(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
