@@ -1,7 +1,9 @@
 """Generate every Asterisk configuration file from config/ and dialplans/.
 
 Nothing is edited by hand inside Asterisk's own folders: the generated folder is the whole
-configuration (asterisk.conf points all writable directories at the instance folder).
+configuration (asterisk.conf points all writable directories at the instance folder). Every
+file is made through conffile.py, which refuses a value that could cut an option short or add
+configuration (a line break, `;`, a dialplan argument of the wrong shape).
 """
 
 from __future__ import annotations
@@ -15,6 +17,23 @@ from ami_bridge.agi_auth import KEY_PATTERN
 
 from ..secrets import Secrets
 from ..settings import Settings
+from .conffile import (
+    ADDRESS,
+    DIGITS,
+    ID,
+    PATH,
+    Comment,
+    DialplanLine,
+    Field,
+    Kind,
+    Option,
+    Place,
+    Section,
+    exten,
+    fill,
+    same,
+)
+from .conffile import render as render_file
 
 DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
 
@@ -60,76 +79,57 @@ def layout_for(settings: Settings, chroot: bool) -> Layout:
 
 
 def render(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, str]:
+    """Every file's text, all made through conffile: a value that could add or cut
+    configuration raises ConfWriteError before anything is written."""
     a = settings.asterisk
     files: dict[str, str] = {}
     # only the instance's own folders; modules, sounds and music stay at the build's defaults
-    files["asterisk.conf"] = f"""[directories]
-astetcdir => {layout.ast('etc')}
-astdbdir => {layout.ast('db')}
-astspooldir => {layout.ast('spool')}
-astrundir => {layout.ast('run')}
-astlogdir => {layout.ast('log')}
-
-[options]
-verbose = 1
-maxcalls = 2000
-transmit_silence = yes
-defaultlanguage = en
-"""
-    files["modules.conf"] = "[modules]\nautoload=no\n" + "".join(
-        f"load = {m}\n" for m in MODULES)
-    files["logger.conf"] = """[general]
-dateformat = %F %T.%3q
-[logfiles]
-console => notice,warning,error
-messages.log => notice,warning,error,verbose(1)
-"""
-    files["manager.conf"] = f"""[general]
-enabled = yes
-bindaddr = {a.ami_host}
-port = {a.ami_port}
-displayconnects = no
-; Timestamp on every event: latency measured from the PBX's own clock (bench/load.py)
-timestampevents = yes
-
-[{a.ami_username}]
-secret = {secrets.ami_secret}
-deny = 0.0.0.0/0.0.0.0
-permit = {a.ami_host}/255.255.255.255
-; only what the engine uses: no 'system' (module load, shell) and no 'command'
-read = call,user,reporting
-write = call,originate,user,reporting
-; the default 100 ms drops the engine on a short pause; events are small and local
-writetimeout = 5000
-; only the events the engine handles: a busy PBX sends hundreds per call
-{_event_filters()}
-; read-only observer: diagnostics, AGIExec events showing which prompt a caller heard
-[{a.ami_username}-monitor]
-secret = {secrets.ami_monitor_secret}
-deny = 0.0.0.0/0.0.0.0
-permit = {a.ami_host}/255.255.255.255
-read = call,user,dtmf,reporting,dialplan,agi
-write =
-writetimeout = 5000
-"""
-    files["rtp.conf"] = f"[general]\nrtpstart = {a.rtp_start}\nrtpend = {a.rtp_end}\n"
-    files["musiconhold.conf"] = (
-        "[default]\nmode = files\ndirectory = moh\nsort = random\n")
+    files["asterisk.conf"] = render_file("asterisk.conf", [
+        Section("directories", [
+            Option(f"ast{sub}dir", layout.ast(sub), " => ")
+            for sub in ("etc", "db", "spool", "run", "log")]),
+        Section("options", [Option("verbose", 1), Option("maxcalls", 2000),
+                            Option("transmit_silence", "yes"),
+                            Option("defaultlanguage", "en")]),
+    ])
+    files["modules.conf"] = render_file("modules.conf", [
+        Section("modules", [Option("autoload", "no", "="),
+                            *(Option("load", m) for m in MODULES)])])
+    files["logger.conf"] = render_file("logger.conf", [
+        Section("general", [Option("dateformat", "%F %T.%3q")]),
+        Section("logfiles", [Option("console", "notice,warning,error", " => "),
+                             Option("messages.log", "notice,warning,error,verbose(1)",
+                                    " => ")]),
+    ])
+    files["manager.conf"] = _manager(settings, secrets)
+    files["rtp.conf"] = render_file("rtp.conf", [
+        Section("general", [Option("rtpstart", a.rtp_start), Option("rtpend", a.rtp_end)])])
+    files["musiconhold.conf"] = render_file("musiconhold.conf", [
+        Section("default", [Option("mode", "files"), Option("directory", "moh"),
+                            Option("sort", "random")])])
     files["pjsip.conf"] = _pjsip(settings, secrets)
     files["queues.conf"] = _queues(settings)
     files["extensions.conf"] = _dialplan(settings, secrets, layout)
     for name in ("cdr.conf", "cel.conf", "features.conf", "udptl.conf", "ccss.conf",
                  "indications.conf", "acl.conf", "http.conf", "sorcery.conf", "pjproject.conf"):
         files.setdefault(name, "")
-    files["cdr.conf"] = "[general]\nenable = no\n"
-    files["http.conf"] = "[general]\nenabled = no\n"
-    files["indications.conf"] = "[general]\ncountry = jp\n\n[jp]\ndescription = Japan\n" \
-        "ringcadence = 1000,2000\ndial = 400\nbusy = 400/500,0/500\nring = 400+15/1000,0/2000\n" \
-        "congestion = 400/500,0/500\ncallwaiting = 400+16/4000,0/4000\ndialrecall = !400/200," \
-        "!0/200,!400/200,!0/200,!400/200,!0/200,400\nrecord = 1400/500,0/15000\n" \
-        "info = !950/330,!1400/330,!1800/330,0\n"
+    files["cdr.conf"] = render_file("cdr.conf", [Section("general", [Option("enable", "no")])])
+    files["http.conf"] = render_file("http.conf", [
+        Section("general", [Option("enabled", "no")])])
+    files["indications.conf"] = render_file("indications.conf", [
+        Section("general", [Option("country", "jp")]),
+        Section("jp", [Option(k, v) for k, v in JP_TONES]),
+    ])
     return files
 
+
+JP_TONES = (
+    ("description", "Japan"), ("ringcadence", "1000,2000"), ("dial", "400"),
+    ("busy", "400/500,0/500"), ("ring", "400+15/1000,0/2000"), ("congestion", "400/500,0/500"),
+    ("callwaiting", "400+16/4000,0/4000"),
+    ("dialrecall", "!400/200,!0/200,!400/200,!0/200,!400/200,!0/200,400"),
+    ("record", "1400/500,0/15000"), ("info", "!950/330,!1400/330,!1800/330,0"),
+)
 
 # The events the engine acts on; Asterisk sends its AMI login no others (bench/load.py:
 # without the filter, decoding the rest was most of the engine's CPU per call)
@@ -137,132 +137,135 @@ ENGINE_EVENTS = ("Hangup", "DeviceStateChange", "AttendedTransfer", "UserEvent",
                  "OriginateResponse")
 
 
-def _event_filters() -> str:
-    return "\n".join(f"eventfilter(action(include),name({name})) =" for name in ENGINE_EVENTS)
+def _manager(settings: Settings, secrets: Secrets) -> str:
+    a = settings.asterisk
+    only_here = [Option("deny", "0.0.0.0/0.0.0.0"),
+                 Option("permit", f"{a.ami_host}/255.255.255.255")]
+    return render_file("manager.conf", [
+        Section("general", [
+            Option("enabled", "yes"), Option("bindaddr", a.ami_host), Option("port", a.ami_port),
+            Option("displayconnects", "no"),
+            Comment("Timestamp on every event: latency measured from the PBX's own clock "
+                    "(bench/load.py)"),
+            Option("timestampevents", "yes")]),
+        Section(a.ami_username, [
+            Option("secret", secrets.ami_secret), *only_here,
+            Comment("only what the engine uses: no 'system' (module load, shell) and no "
+                    "'command'"),
+            Option("read", "call,user,reporting"),
+            Option("write", "call,originate,user,reporting"),
+            Comment("the default 100 ms drops the engine on a short pause; events are small "
+                    "and local"),
+            Option("writetimeout", 5000),
+            Comment("only the events the engine handles: a busy PBX sends hundreds per call"),
+            *(Option(f"eventfilter(action(include),name({name}))", "")
+              for name in ENGINE_EVENTS)]),
+        Section(f"{a.ami_username}-monitor", [
+            Option("secret", secrets.ami_monitor_secret), *only_here,
+            Option("read", "call,user,dtmf,reporting,dialplan,agi"), Option("write", ""),
+            Option("writetimeout", 5000)],
+            comments=["read-only observer: diagnostics, AGIExec events showing which prompt "
+                      "a caller heard"]),
+    ])
 
 
 def _pjsip(settings: Settings, secrets: Secrets) -> str:
     a = settings.asterisk
-    out = [f"""[global]
-type = global
-user_agent = madoguchi
-; operators are matched by the user part first, the trunk by its address
-endpoint_identifier_order = username,ip
-
-[transport-udp]
-type = transport
-protocol = udp
-bind = {a.sip_host}:{a.sip_port}
-
-; Inbound trunk: only {a.trunk_match} may deliver calls. There is no anonymous endpoint.
-; identify_by = ip: a request from elsewhere with the user part 'trunk' is not the trunk
-[trunk]
-type = endpoint
-transport = transport-udp
-context = from-trunk
-identify_by = ip
-disallow = all
-allow = alaw,ulaw
-direct_media = no
-rtp_symmetric = yes
-dtmf_mode = rfc4733
-
-[trunk-identify]
-type = identify
-endpoint = trunk
-match = {a.trunk_match}
-"""]
+    sections = [
+        Section("global", [
+            Option("type", "global"), Option("user_agent", "madoguchi"),
+            Comment("operators are matched by the user part first, the trunk by its address"),
+            Option("endpoint_identifier_order", "username,ip")]),
+        Section("transport-udp", [Option("type", "transport"), Option("protocol", "udp"),
+                                  Option("bind", f"{a.sip_host}:{a.sip_port}")]),
+        Section("trunk", [
+            Option("type", "endpoint"), Option("transport", "transport-udp"),
+            Option("context", "from-trunk"), Option("identify_by", "ip"),
+            Option("disallow", "all"), Option("allow", "alaw,ulaw"), Option("direct_media", "no"),
+            Option("rtp_symmetric", "yes"), Option("dtmf_mode", "rfc4733")],
+            comments=["Inbound trunk: only the address in [trunk-identify] may deliver calls. "
+                      "There is no anonymous endpoint.",
+                      "identify_by = ip: a request from elsewhere with the user part 'trunk' is "
+                      "not the trunk"]),
+        Section("trunk-identify", [Option("type", "identify"), Option("endpoint", "trunk"),
+                                   Option("match", a.trunk_match)]),
+    ]
     t = settings.transfers
     if t.pbx_host is not None:
-        # outbound only: transfers to city-hall extensions and allowed outside numbers
-        out.append(f"""
-[citypbx]
-type = endpoint
-transport = transport-udp
-context = from-citypbx
-identify_by = ip
-disallow = all
-allow = alaw,ulaw
-direct_media = no
-aors = citypbx
-
-[citypbx]
-type = aor
-contact = sip:{t.pbx_host}:{t.pbx_port}
-""")
+        sections += [
+            Section("citypbx", [
+                Option("type", "endpoint"), Option("transport", "transport-udp"),
+                Option("context", "from-citypbx"), Option("identify_by", "ip"),
+                Option("disallow", "all"), Option("allow", "alaw,ulaw"),
+                Option("direct_media", "no"), Option("aors", "citypbx")],
+                comments=["outbound only: transfers to city-hall extensions and allowed outside "
+                          "numbers"]),
+            Section("citypbx", [Option("type", "aor"),
+                                Option("contact", f"sip:{t.pbx_host}:{t.pbx_port}")]),
+        ]
     for agent in settings.agents:
-        password = secrets.sip_passwords[agent.id]
-        contact = f"contact = {agent.contact}\n" if agent.contact else ""
-        out.append(f"""
-; operator {agent.id}
-[{agent.id}]
-type = endpoint
-transport = transport-udp
-context = operators
-disallow = all
-allow = alaw,ulaw
-; media through Asterisk so recording and supervision work
-direct_media = no
-rtp_symmetric = yes
-force_rport = yes
-rewrite_contact = yes
-dtmf_mode = rfc4733
-auth = {agent.id}-auth
-aors = {agent.id}
-callerid = {agent.id} <{agent.id}>
-
-[{agent.id}-auth]
-type = auth
-auth_type = digest
-username = {agent.id}
-password = {password}
-
-[{agent.id}]
-type = aor
-max_contacts = 1
-remove_existing = yes
-{contact}""")
-    return "".join(out)
+        sections += [
+            Section(agent.id, [
+                Option("type", "endpoint"), Option("transport", "transport-udp"),
+                Option("context", "operators"), Option("disallow", "all"),
+                Option("allow", "alaw,ulaw"),
+                Comment("media through Asterisk so recording and supervision work"),
+                Option("direct_media", "no"), Option("rtp_symmetric", "yes"),
+                Option("force_rport", "yes"), Option("rewrite_contact", "yes"),
+                Option("dtmf_mode", "rfc4733"), Option("auth", f"{agent.id}-auth"),
+                Option("aors", agent.id), Option("callerid", f"{agent.id} <{agent.id}>")],
+                comments=[f"operator {agent.id}"]),
+            Section(f"{agent.id}-auth", [
+                Option("type", "auth"), Option("auth_type", "digest"),
+                Option("username", agent.id),
+                Option("password", secrets.sip_passwords[agent.id])]),
+            Section(agent.id, [
+                Option("type", "aor"), Option("max_contacts", 1),
+                Option("remove_existing", "yes"),
+                *([Option("contact", agent.contact)] if agent.contact else [])]),
+        ]
+    return render_file("pjsip.conf", sections)
 
 
 def _queues(settings: Settings) -> str:
-    out = ["[general]\npersistentmembers = no\n"]
+    sections = [Section("general", [Option("persistentmembers", "no")])]
     for q in settings.queues:
-        out.append(f"\n; fail-open copy of queue {q.id}, used only when the engine is unreachable\n"
-                   f"[failopen-{q.id}]\nstrategy = leastrecent\ntimeout = {q.ring_timeout}\n"
-                   f"wrapuptime = {q.wrap_up}\nretry = 1\nringinuse = no\nmusicclass = default\n"
-                   "joinempty = yes\n"
-                   "leavewhenempty = no\n")
-        for agent in settings.agents:
-            if q.id in agent.queues:
-                out.append(f"member => PJSIP/{agent.id}\n")
-    return "".join(out)
+        sections.append(Section(f"failopen-{q.id}", [
+            Option("strategy", "leastrecent"), Option("timeout", q.ring_timeout),
+            Option("wrapuptime", q.wrap_up), Option("retry", 1), Option("ringinuse", "no"),
+            Option("musicclass", "default"), Option("joinempty", "yes"),
+            Option("leavewhenempty", "no"),
+            *(Option("member", f"PJSIP/{agent.id}", " => ")
+              for agent in settings.agents if q.id in agent.queues)],
+            comments=[f"fail-open copy of queue {q.id}, used only when the engine is "
+                      "unreachable"]))
+    return render_file("queues.conf", sections)
+
+
+# what the FastAGI secret may be: it is an argument of every AGI() call
+AGI_KEY = Kind("a FastAGI key", re.compile(r"[A-Za-z0-9_-]"), "letters, digits, _ and -",
+               KEY_PATTERN)
 
 
 def _dialplan(settings: Settings, secrets: Secrets, layout: Layout) -> str:
     template = (DIALPLANS / "extensions.conf.in").read_text(encoding="utf-8")
-    routes = []
+    routes: list[DialplanLine] = []
     for s in settings.services:
-        # service ids and DIDs are validated identifiers/digits, safe in dialplan
-        routes.append(
-            f"exten => {s.did},1,Set(__MADO_SERVICE={s.id})\n"
-            f" same => n,Set(__MADO_DID={s.did})\n"
-            f" same => n,Set(__MADO_QUEUE={s.queue})\n"
-            f" same => n,Goto(mado-inbound,s,1)")
-    if not KEY_PATTERN.fullmatch(secrets.fastagi_secret):
-        # it is written into every AGI() call: only characters with no dialplan meaning
-        raise ValueError("FastAGI secret has characters that are unsafe in the dialplan")
-    fields = {
-        "did_routes": "\n".join(routes),
-        "agi_key": secrets.fastagi_secret,
-        "fastagi": f"{settings.fastagi.host}:{settings.fastagi.port}",
-        "recordings": layout.ast("recordings"),
-    }
-    for key, value in fields.items():
-        template = template.replace("{{" + key + "}}", value)
-    if re.search(r"\{\{[a-z_]+\}\}", template):
-        raise ValueError("dialplan template has an unfilled field")
-    return template
+        # service ids and DIDs are validated identifiers and digits; checked again here
+        at = Place("extensions.conf", "from-trunk", f"service {s.id!r}")
+        did = Field(DIGITS, s.did, f"did of service {s.id!r}")
+        routes += [
+            exten(at, did, "1", "Set", "__MADO_SERVICE=", Field(ID, s.id, "service id")),
+            same(at, "Set", "__MADO_DID=", did),
+            same(at, "Set", "__MADO_QUEUE=", Field(ID, s.queue, f"queue of service {s.id!r}")),
+            same(at, "Goto", "mado-inbound,s,1"),
+        ]
+    return fill("extensions.conf", template, {
+        "did_routes": routes,
+        "agi_key": Field(AGI_KEY, secrets.fastagi_secret),
+        "fastagi": Field(ADDRESS, f"{settings.fastagi.host}:{settings.fastagi.port}"),
+        "recordings": Field(PATH, layout.ast("recordings")),
+    })
 
 
 def write(settings: Settings, secrets: Secrets, layout: Layout) -> Path:
