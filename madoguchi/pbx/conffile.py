@@ -94,7 +94,7 @@ def _check_chars(place: Place, what: str, text: str, allowed: re.Pattern[str],
             raise _refuse(place, what, text, i, f"allowed: {shown}")
 
 
-def check_value(place: Place, value: str) -> None:
+def _check_value(place: Place, value: str) -> None:
     _check_text(place, "value", value)
     if value != value.strip(" "):  # Asterisk drops them: a password would silently differ
         raise ConfWriteError(place, "the value starts or ends with a space")
@@ -136,7 +136,7 @@ def _option_line(file: str, section: str, option: Option) -> str:
     if option.op not in SEPARATORS:
         raise ConfWriteError(place, f"unknown separator {option.op!r}")
     value = str(option.value)
-    check_value(place, value)
+    _check_value(place, value)
     return f"{option.key}{option.op}{value}" if value else f"{option.key}{option.op.rstrip()}"
 
 

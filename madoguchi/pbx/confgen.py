@@ -78,48 +78,53 @@ def layout_for(settings: Settings, chroot: bool) -> Layout:
     return Layout(local, CHROOT_MOUNT if chroot else str(local))
 
 
+def sections(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, list[Section]]:
+    """Every option file as sections; extensions.conf comes from its template (_dialplan)."""
+    a = settings.asterisk
+    return {
+        # only the instance's own folders; modules, sounds and music stay at the build's defaults
+        "asterisk.conf": [
+            Section("directories", [
+                Option(f"ast{sub}dir", layout.ast(sub), " => ")
+                for sub in ("etc", "db", "spool", "run", "log")]),
+            Section("options", [Option("verbose", 1), Option("maxcalls", 2000),
+                                Option("transmit_silence", "yes"),
+                                Option("defaultlanguage", "en")]),
+        ],
+        "modules.conf": [Section("modules", [Option("autoload", "no", "="),
+                                             *(Option("load", m) for m in MODULES)])],
+        "logger.conf": [
+            Section("general", [Option("dateformat", "%F %T.%3q")]),
+            Section("logfiles", [Option("console", "notice,warning,error", " => "),
+                                 Option("messages.log", "notice,warning,error,verbose(1)",
+                                        " => ")]),
+        ],
+        "manager.conf": _manager(settings, secrets),
+        "rtp.conf": [Section("general", [Option("rtpstart", a.rtp_start),
+                                         Option("rtpend", a.rtp_end)])],
+        "musiconhold.conf": [Section("default", [Option("mode", "files"),
+                                                 Option("directory", "moh"),
+                                                 Option("sort", "random")])],
+        "pjsip.conf": _pjsip(settings, secrets),
+        "queues.conf": _queues(settings),
+        "cdr.conf": [Section("general", [Option("enable", "no")])],
+        "http.conf": [Section("general", [Option("enabled", "no")])],
+        "indications.conf": [Section("general", [Option("country", "jp")]),
+                             Section("jp", [Option(k, v) for k, v in JP_TONES])],
+    }
+
+
+EMPTY_FILES = ("cel.conf", "features.conf", "udptl.conf", "ccss.conf", "acl.conf",
+               "sorcery.conf", "pjproject.conf")
+
+
 def render(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, str]:
     """Every file's text, all made through conffile: a value that could add or cut
     configuration raises ConfWriteError before anything is written."""
-    a = settings.asterisk
-    files: dict[str, str] = {}
-    # only the instance's own folders; modules, sounds and music stay at the build's defaults
-    files["asterisk.conf"] = render_file("asterisk.conf", [
-        Section("directories", [
-            Option(f"ast{sub}dir", layout.ast(sub), " => ")
-            for sub in ("etc", "db", "spool", "run", "log")]),
-        Section("options", [Option("verbose", 1), Option("maxcalls", 2000),
-                            Option("transmit_silence", "yes"),
-                            Option("defaultlanguage", "en")]),
-    ])
-    files["modules.conf"] = render_file("modules.conf", [
-        Section("modules", [Option("autoload", "no", "="),
-                            *(Option("load", m) for m in MODULES)])])
-    files["logger.conf"] = render_file("logger.conf", [
-        Section("general", [Option("dateformat", "%F %T.%3q")]),
-        Section("logfiles", [Option("console", "notice,warning,error", " => "),
-                             Option("messages.log", "notice,warning,error,verbose(1)",
-                                    " => ")]),
-    ])
-    files["manager.conf"] = _manager(settings, secrets)
-    files["rtp.conf"] = render_file("rtp.conf", [
-        Section("general", [Option("rtpstart", a.rtp_start), Option("rtpend", a.rtp_end)])])
-    files["musiconhold.conf"] = render_file("musiconhold.conf", [
-        Section("default", [Option("mode", "files"), Option("directory", "moh"),
-                            Option("sort", "random")])])
-    files["pjsip.conf"] = _pjsip(settings, secrets)
-    files["queues.conf"] = _queues(settings)
+    files = {name: render_file(name, secs)
+             for name, secs in sections(settings, secrets, layout).items()}
     files["extensions.conf"] = _dialplan(settings, secrets, layout)
-    for name in ("cdr.conf", "cel.conf", "features.conf", "udptl.conf", "ccss.conf",
-                 "indications.conf", "acl.conf", "http.conf", "sorcery.conf", "pjproject.conf"):
-        files.setdefault(name, "")
-    files["cdr.conf"] = render_file("cdr.conf", [Section("general", [Option("enable", "no")])])
-    files["http.conf"] = render_file("http.conf", [
-        Section("general", [Option("enabled", "no")])])
-    files["indications.conf"] = render_file("indications.conf", [
-        Section("general", [Option("country", "jp")]),
-        Section("jp", [Option(k, v) for k, v in JP_TONES]),
-    ])
+    files.update((name, "") for name in EMPTY_FILES)
     return files
 
 
@@ -137,11 +142,11 @@ ENGINE_EVENTS = ("Hangup", "DeviceStateChange", "AttendedTransfer", "UserEvent",
                  "OriginateResponse")
 
 
-def _manager(settings: Settings, secrets: Secrets) -> str:
+def _manager(settings: Settings, secrets: Secrets) -> list[Section]:
     a = settings.asterisk
     only_here = [Option("deny", "0.0.0.0/0.0.0.0"),
                  Option("permit", f"{a.ami_host}/255.255.255.255")]
-    return render_file("manager.conf", [
+    return [
         Section("general", [
             Option("enabled", "yes"), Option("bindaddr", a.ami_host), Option("port", a.ami_port),
             Option("displayconnects", "no"),
@@ -166,10 +171,10 @@ def _manager(settings: Settings, secrets: Secrets) -> str:
             Option("writetimeout", 5000)],
             comments=["read-only observer: diagnostics, AGIExec events showing which prompt "
                       "a caller heard"]),
-    ])
+    ]
 
 
-def _pjsip(settings: Settings, secrets: Secrets) -> str:
+def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
     a = settings.asterisk
     sections = [
         Section("global", [
@@ -224,10 +229,10 @@ def _pjsip(settings: Settings, secrets: Secrets) -> str:
                 Option("remove_existing", "yes"),
                 *([Option("contact", agent.contact)] if agent.contact else [])]),
         ]
-    return render_file("pjsip.conf", sections)
+    return sections
 
 
-def _queues(settings: Settings) -> str:
+def _queues(settings: Settings) -> list[Section]:
     sections = [Section("general", [Option("persistentmembers", "no")])]
     for q in settings.queues:
         sections.append(Section(f"failopen-{q.id}", [
@@ -239,7 +244,7 @@ def _queues(settings: Settings) -> str:
               for agent in settings.agents if q.id in agent.queues)],
             comments=[f"fail-open copy of queue {q.id}, used only when the engine is "
                       "unreachable"]))
-    return render_file("queues.conf", sections)
+    return sections
 
 
 # what the FastAGI secret may be: it is an argument of every AGI() call
