@@ -161,16 +161,18 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
                               agi_node.integer("port", 4573, 1, 65535), max_sessions, per_peer)
     agi_node.done()
     default_db = f"sqlite+aiosqlite:///{state_dir.resolve() / 'madoguchi.db'}"
-    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or engine.text("database_url", "") \
-        or default_db
+    file_db = engine.text("database_url", "")  # read (and checked) even when overridden
+    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or file_db or default_db
     engine.done()
 
     ast = root.child("asterisk")
-    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or ast.text("mode", "auto")
+    # the file's value is read (and so checked) even when the environment overrides it
+    mode = ast.text("mode", "auto")
+    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or mode
     if mode not in ("auto", "chroot", "system"):
         raise ConfigError(ast.at("mode"), f"'mode' must be auto, chroot or system, got {mode!r}")
-    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or ast.text(
-        "rootfs", "/var/cache/madoguchi/asterisk-sid"))
+    rootfs_text = ast.text("rootfs", "/var/cache/madoguchi/asterisk-sid")
+    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or rootfs_text)
     ami = ast.child("ami")
     sip = ast.child("sip")
     rtp = ast.child("rtp")

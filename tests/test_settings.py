@@ -91,3 +91,13 @@ def test_generated_asterisk_config_is_loopback_and_uses_generated_secrets(tmp_pa
     assert "read = call,user,reporting\n" in files["manager.conf"]
     assert "write = call,originate,user,reporting\n" in files["manager.conf"]
     assert "identify_by = ip" in files["pjsip.conf"].split("[trunk]")[1].split("[trunk-")[0]
+
+
+def test_environment_overrides_of_asterisk_mode_and_rootfs_keep_the_files_keys_valid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose.yaml sets MADOGUCHI_ASTERISK_MODE while madoguchi.yaml has `mode: auto`."""
+    monkeypatch.setenv("MADOGUCHI_ASTERISK_MODE", "system")
+    monkeypatch.setenv("MADOGUCHI_ROOTFS", str(tmp_path / "rootfs"))
+    s = load_settings(ROOT / "config", tmp_path)
+    assert s.asterisk.mode == "system"
+    assert s.asterisk.rootfs == tmp_path / "rootfs"
