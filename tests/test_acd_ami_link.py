@@ -24,7 +24,9 @@ from recordings.files import relative_name
 from store.models import CallRecord
 
 AGENTS = ("7001", "7002", "7003", "7004")
-T0 = time.time() - 60  # when the calls of the restart tests started (epoch seconds)
+# when the calls of a restart test started (epoch seconds): set by restart_scene, a minute
+# before the scene, so that a long session before it cannot push a caller past max_wait
+T0 = 0.0
 
 
 async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> None:
@@ -172,6 +174,8 @@ CALLER1, LEG1, CALLER2 = "PJSIP/trunk-00000001", "PJSIP/7001-00000003", "PJSIP/t
 
 def restart_scene(server: AmiTestServer) -> None:
     """Asterisk as a restarted engine finds it: caller 1 bridged to 7001, caller 2 on hold."""
+    global T0
+    T0 = time.time() - 60
     server.lists["coreshowchannels"] = ([
         channel(LEG1, "1790000000.3", Context="", Application="Bridge",
                 ApplicationData=f"{CALLER1},F(mado-after^s^1)", ChannelStateDesc="Up"),
