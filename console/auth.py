@@ -25,6 +25,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.errors import ascii_decimal, ascii_digits, json_error
 from madoguchi.identity import ACTOR
@@ -218,6 +219,10 @@ class Users:
             existing = await session.get(ConsoleUser, name)
             if existing is not None and not replace:
                 raise UserError(f"user {name} exists")
+            if existing is not None and role != ADMIN \
+                    and not await self._admin_left(session, existing):
+                raise UserError(f"{name} is the last enabled admin: "
+                                "enable or add another admin first")
             if existing is not None:
                 await session.delete(existing)
                 await session.flush()
@@ -238,6 +243,10 @@ class Users:
             user = await session.get(ConsoleUser, name)
             if user is None:
                 raise UserError(f"no user {name}")
+            if (disabled or (role is not None and role != ADMIN)) \
+                    and not await self._admin_left(session, user):
+                raise UserError(f"{name} is the last enabled admin: "
+                                "enable or add another admin first")
             before = ConsoleUser(name=user.name, role=user.role, password_hash="",
                                  agent_id=user.agent_id, disabled=user.disabled,
                                  created_at=user.created_at)
@@ -249,6 +258,29 @@ class Users:
                                 agent_id=user.agent_id, disabled=user.disabled,
                                 created_at=user.created_at)
         return before, after
+
+    async def remove(self, name: str) -> ConsoleUser:
+        """Delete a user (their audit rows stay: the log names people, not table rows)."""
+        async with self.db.sessions() as session, session.begin():
+            user = await session.get(ConsoleUser, name)
+            if user is None:
+                raise UserError(f"no user {name}")
+            if not await self._admin_left(session, user):
+                raise UserError(f"{name} is the last enabled admin: "
+                                "enable or add another admin first")
+            await session.delete(user)
+        return user
+
+    @staticmethod
+    async def _admin_left(session: AsyncSession, user: ConsoleUser) -> bool:
+        """Whether an enabled admin remains once `user` loses its admin rights: without
+        one, nobody can open the admin page."""
+        if user.role != ADMIN or user.disabled:
+            return True
+        other = await session.scalar(select(ConsoleUser.name).where(
+            ConsoleUser.role == ADMIN, ConsoleUser.disabled.is_(False),
+            ConsoleUser.name != user.name).limit(1))
+        return other is not None
 
     async def all(self) -> list[ConsoleUser]:
         async with self.db.sessions() as session:
@@ -389,6 +421,14 @@ class Throttle:
         return len(self._failures)
 
 
+async def audit(db: Database, at: datetime, actor: Actor, action: str,
+                detail: str = "") -> None:
+    """One audit row; the console and the `users` command line write the same shape."""
+    await db.add(AuditEntry(at=at, actor=actor.name[:64], user_id=actor.user_id,
+                            client=actor.client[:64], action=action[:24],
+                            detail=detail[:2000]), what=f"audit {action}")
+
+
 SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
 
 
@@ -433,9 +473,7 @@ class Console:
         self.client_throttle.forgive(client_key)  # only failures count against an address
 
     async def audit(self, actor: Actor, action: str, detail: str = "") -> None:
-        await self.db.add(AuditEntry(at=self.clock(), actor=actor.name, user_id=actor.user_id,
-                                     client=actor.client[:64], action=action[:24],
-                                     detail=detail[:2000]), what=f"audit {action}")
+        await audit(self.db, self.clock(), actor, action, detail)
 
     def set_session_cookie(self, resp: web.StreamResponse, sid: str) -> None:
         resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
