@@ -208,6 +208,11 @@ async def test_the_engine_replays_at_start_and_on_its_timer(
         assert "madoguchi_call_journal_pending" in text
         await until(lambda: stored(later.id))
         await until(lambda: asyncio.to_thread(lambda: not journal.path.exists()))
+
+        async def counted() -> bool:  # counted once the removal's thread has returned
+            return engine.recordings.counters.replayed >= 2
+
+        await until(counted)
     assert engine.recordings.counters.replayed == 2
 
 
