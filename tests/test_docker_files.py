@@ -8,17 +8,14 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
+from aiohttp.test_utils import TestClient
 
 from madoguchi.engine import Engine
-from madoguchi.web import make_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,20 +154,9 @@ def test_the_secrets_step_writes_each_file_for_its_one_reader(
     assert (grafana / "admin_password").read_text(encoding="utf-8") == password
 
 
-@pytest.fixture
-async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine]]:
-    engine = offline_engine(tmp_path)
-    client = TestClient(TestServer(make_app(engine)))
-    await client.start_server()
-    try:
-        yield client, engine
-    finally:
-        await client.close()
-
-
 async def test_the_metrics_token_opens_metrics_and_nothing_else(
-        engine_client: tuple[TestClient, Engine]) -> None:
-    client, engine = engine_client
+        offline_client: tuple[TestClient, Engine]) -> None:
+    client, engine = offline_client
     token = engine.secrets.metrics_token
     assert token and token != engine.secrets.api_token
     metrics = {"Authorization": f"Bearer {token}"}

@@ -10,21 +10,18 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from offline_engine import offline_engine
 
 from console.directory import CsvError, directory_rows, faq_rows
 from ivr.flowset import Sources, check
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.settings import load_settings
-from madoguchi.web import make_app
 from madoguchi.yamlconf import MAX_DEPTH, MAX_FILE_BYTES, ConfigError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,20 +278,9 @@ def test_check_and_import_refuse_bad_bytes_with_file_and_line(
             in capsys.readouterr().err)
 
 
-@pytest.fixture
-async def engine_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine]]:
-    engine = offline_engine(tmp_path)
-    client = TestClient(TestServer(make_app(engine)))
-    await client.start_server()
-    try:
-        yield client, engine
-    finally:
-        await client.close()
-
-
 async def test_a_reload_with_a_nul_byte_is_refused_and_the_old_flows_keep_serving(
-        engine_client: tuple[TestClient, Engine]) -> None:
-    client, engine = engine_client
+        offline_client: tuple[TestClient, Engine]) -> None:
+    client, engine = offline_client
     auth = {"Authorization": f"Bearer {engine.secrets.api_token}"}
     before = await (await client.get("/api/flows", headers=auth)).json()
     city, line, column = _nul_in_city(engine.settings.config_dir)
