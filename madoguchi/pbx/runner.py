@@ -38,41 +38,35 @@ class Pbx:
     layout: Layout
     run_as: RunAs | None = None  # None: the engine is not root, Asterisk runs as its user
 
-    def command(self) -> list[str]:
-        conf = f"{self.layout.asterisk}/etc/asterisk.conf"
+    def _asterisk(self, args: list[str], as_pbx_user: bool) -> list[str]:
+        """argv running /usr/sbin/asterisk with `args` on this instance's configuration: in
+        the root fs (private mount namespace, instance folder bind-mounted) or the system's."""
+        argv = ["-C", f"{self.layout.asterisk}/etc/asterisk.conf", *args]
         umask = f"umask {ASTERISK_UMASK:03o}"
+        drop = self.run_as if as_pbx_user else None
         if not self.chroot:
-            drop = (["-U", self.run_as.user, "-G", self.run_as.user]
-                    if self.run_as is not None else [])
-            argv = ["asterisk", "-f", "-n", *drop, "-C", conf]
-            return ["sh", "-c", f"{umask} && exec {shlex.join(argv)}"]
+            user = ["-U", drop.user, "-G", drop.user] if drop is not None else []
+            return ["sh", "-c", f"{umask} && exec {shlex.join(['asterisk', *user, *argv])}"]
         assert self.rootfs is not None
         mount_point = self.rootfs / CHROOT_MOUNT.lstrip("/")
         # the root fs has its own user table: drop to our host user by number, so files it
         # makes in the shared folders belong to that user on the host too
-        user = (f"--userspec={self.run_as.uid}:{self.run_as.gid} "
-                f"--groups={self.run_as.gid} " if self.run_as is not None else "")
+        user = ([f"--userspec={drop.uid}:{drop.gid}", f"--groups={drop.gid}"]
+                if drop is not None else [])
         script = (f"{umask} && mount --bind {shlex.quote(str(self.layout.local))} "
-                  f"{shlex.quote(str(mount_point))} && exec chroot {user}"
-                  f"{shlex.quote(str(self.rootfs))} /usr/sbin/asterisk -f -n "
-                  f"-C {shlex.quote(conf)}")
+                  f"{shlex.quote(str(mount_point))} && exec "
+                  + shlex.join(["chroot", *user, str(self.rootfs), "/usr/sbin/asterisk", *argv]))
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+
+    def command(self) -> list[str]:
+        """Asterisk in the foreground, as its own unprivileged user."""
+        return self._asterisk(["-f", "-n"], as_pbx_user=True)
 
 
 def remote_command(pbx: Pbx, command: str) -> str:
     """Run one fixed Asterisk CLI command (e.g. `dialplan reload`) on the running instance
     through its control socket; the engine's AMI login holds no right to reload."""
-    conf = f"{pbx.layout.asterisk}/etc/asterisk.conf"
-    if pbx.chroot:
-        assert pbx.rootfs is not None
-        mount_point = pbx.rootfs / CHROOT_MOUNT.lstrip("/")
-        script = (f"mount --bind {shlex.quote(str(pbx.layout.local))} "
-                  f"{shlex.quote(str(mount_point))} && exec chroot "
-                  f"{shlex.quote(str(pbx.rootfs))} /usr/sbin/asterisk -C {shlex.quote(conf)} "
-                  f"-rx {shlex.quote(command)}")
-        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
-    else:
-        argv = ["asterisk", "-C", conf, "-rx", command]
+    argv = pbx._asterisk(["-rx", command], as_pbx_user=False)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0:
         raise PbxError(f"asterisk -rx {command!r} failed: {(done.stderr or done.stdout).strip()}")
