@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from ami_bridge.calls import Call, CallTracker, clean_number
+from core.calls import Call, CallTracker, clean_number
 from recordings.files import relative_name
 
 from .service import Acd, AmiPort

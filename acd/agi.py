@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 
 from ami_bridge.agi_auth import endpoint_of
-from ami_bridge.calls import CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession
-from madoguchi.settings import TransferSettings
+from core.calls import CallTracker, TransferStep
+from core.settings import TransferSettings
+from core.transfers import TransferRefused, resolve
 
 from .agents import IllegalTransition
 from .service import Acd
-from .transfers import TransferRefused, resolve
 
 log = logging.getLogger(__name__)
 

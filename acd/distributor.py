@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ami_bridge.calls import Call
+from core.calls import Call
 
 from .agents import Agent, AgentState
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ami_bridge.ami_errors import AmiDisconnected
-from ami_bridge.calls import Call, CallTracker
+from core.calls import Call, CallTracker
 
 from .adopt import adopt_calls
 from .service import Acd, AmiPort

@@ -29,12 +29,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
-from ami_bridge.calls import Call, CallTracker, TransferStep
-from madoguchi.settings import Queue, Settings
+from core.calls import Call, CallTracker, TransferStep
+from core.settings import Queue, Settings
+from core.transfers import TransferTarget, resolve
 
 from .agents import Agent, AgentEvent, AgentState, Change
 from .distributor import next_assignment
-from .transfers import TransferTarget, resolve
 from .waiting import WaitingLines
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,7 @@ class Acd:
     # ---- callers -----------------------------------------------------------------------------
     async def enqueue(self, call: Call) -> None:
         assert call.queue is not None
-        if call.queued_at is None:
-            call.queued_at = self.tracker.clock()
+        queued_at = call.enter_queue(self.tracker.clock())
         self.waiting.add(call)
         queue = self._queue(call)
         self._arm_overflow(call)
@@ -181,7 +180,7 @@ class Acd:
         # facts a restarted engine needs, and the hold loop's announcement interval
         self._spawn_facts(call.channel, {
             "MADO_CALL_ID": call.id, "MADO_OFFERED": f"{call.offered_at.timestamp():.3f}",
-            "MADO_QUEUED": f"{call.queued_at.timestamp():.3f}", "MADO_PRIORITY": str(
+            "MADO_QUEUED": f"{queued_at.timestamp():.3f}", "MADO_PRIORITY": str(
                 call.priority), "MADO_LANGUAGE": call.language or "",
             "MADO_PATH": ",".join(call.flow_path), "MADO_TOPIC": call.topic or "",
             "MADO_ANNOUNCE_EVERY": str(queue.announce_every)})
@@ -322,8 +321,7 @@ class Acd:
             self._force_on_call(ring.agent)
         self._cancel_timer(("overflow", ring.call.id))
         self.waiting.remove(ring.call)
-        ring.call.answered_at = now
-        ring.call.agent_id = ring.agent.id
+        ring.call.answer(ring.agent.id, now)
         self.talking[ring.channel_id] = ring
         log.info("call %s answered by %s", ring.call.id, ring.agent.id)
         self._spawn_facts(ring.call.channel, {
@@ -345,7 +343,7 @@ class Acd:
             return
         queue = self._queue(call)
         log.info("call %s waited %d s: overflow (%s)", call.id, queue.max_wait, queue.overflow)
-        call.overflowed = True
+        call.overflow()
         if queue.overflow == "transfer" and queue.overflow_target:
             target = resolve(self.settings.transfers, queue.overflow_target)
             call.transfers.append(TransferStep(None, target.number, "overflow",

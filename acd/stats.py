@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from core.clock import CITY_TZ
 from store.db import Database
 from store.models import CallRecord
 
-TOKYO = ZoneInfo("Asia/Tokyo")
-
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), TOKYO)
+    start = datetime.combine(day, time(0), CITY_TZ)
     return start, start + timedelta(days=1)
 
 

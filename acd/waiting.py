@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from ami_bridge.calls import Call
+from core.calls import Call
 
 from .distributor import call_order
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from madoguchi.settings import Settings
+from core.settings import Settings
 from store.db import Database
 
 from .agi import OperatorAgi

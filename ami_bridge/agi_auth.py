@@ -14,6 +14,8 @@ import logging
 import re
 from collections.abc import Callable
 
+from core.secrets import KEY_PATTERN
+
 from .ami import AmiClient
 from .ami_errors import AmiActionError, AmiError
 
@@ -33,8 +35,6 @@ log = logging.getLogger(__name__)
 _CHANNEL = re.compile(r"PJSIP/([A-Za-z0-9_.-]{1,64})-[0-9a-f]{8}")
 # "<epoch>.<sequence>", with the optional "<systemname>-" prefix asterisk.conf can add.
 _UNIQUEID = re.compile(r"(?:[A-Za-z0-9_.-]{1,64}-)?[0-9]{1,20}\.[0-9]{1,10}")
-# what madoguchi.secrets generates; anything else could break out of a dialplan argument
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 def valid_channel(channel: str) -> bool:

@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from load_stats import RunFigures, fairness, percentile, summarize  # noqa: E402
 from stack_setup import madoguchi_cmd, open_around_the_clock  # noqa: E402
 
-from madoguchi.pbx.runner import choose, remote_command  # noqa: E402
-from madoguchi.settings import load_settings  # noqa: E402
+from ami_bridge.pbx.runner import choose, remote_command  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 
 WANTED = {"Newchannel", "DTMFEnd", "BridgeEnter", "Hangup"}
 TICK = os.sysconf("SC_CLK_TCK")

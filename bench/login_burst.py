@@ -36,7 +36,7 @@ from aiohttp.test_utils import TestServer  # noqa: E402
 from offline_engine import offline_engine  # noqa: E402  (the tests' engine without Asterisk)
 
 from console.auth import HASH_WORKERS, LOGIN_COOKIE, ConsoleConfig  # noqa: E402
-from console.views import CONSOLE  # noqa: E402
+from console.http import CONSOLE  # noqa: E402
 from madoguchi.web import make_app  # noqa: E402
 
 PASSWORD = "correct horse battery"

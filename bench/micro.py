@@ -129,11 +129,11 @@ async def _fastagi(n: int) -> list[float]:
 def _ivr(calls: int) -> float:
     import tempfile
 
+    from core.settings import load_settings
     from ivr.events import Board
     from ivr.flowset import CallWorld, Sources, read_flow_set
     from ivr.interpreter import CallInfo, Collect, Digits, Enqueue, Interpreter, Played, Say
     from ivr.tts import Tts
-    from madoguchi.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(ROOT / "config", Path(tmp))

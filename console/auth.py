@@ -27,10 +27,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.errors import ascii_decimal, ascii_digits, json_error
-from madoguchi.identity import ACTOR
-from madoguchi.yamlconf import ConfigError
-from recordings.service import Actor
+from core.errors import ascii_decimal, ascii_digits, json_error
+from core.identity import ACTOR, Actor
+from core.yamlconf import ConfigError
 from store.db import Database
 from store.models import AuditEntry
 

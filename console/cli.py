@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from madoguchi.settings import Settings, load_settings
-from recordings.service import Actor
+from core.identity import Actor
+from core.settings import Settings, load_settings
 from store.db import Database
 
 from .auth import OPERATOR, ROLES, UserError, Users, audit

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Integer, String, Text, delete, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from madoguchi.textfile import TextError, check, decode
+from core.textfile import TextError, check, decode
 from store.db import Database
 from store.models import Base
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from madoguchi.yamlconf import ConfigError, load_yaml
+from core.yamlconf import ConfigError, load_yaml
 
 _KEY = re.compile(r"^closures\s*:\s*(?P<value>[^#]*?)\s*(#.*)?$")
 _TOP = re.compile(r"^[^\s#-]")

@@ -2,7 +2,7 @@
 
 The flow set and the outside world are pinned when the call starts (`IvrService.world()`), so
 a reload mid-call changes nothing for the call. Channel variables the dialplan reads:
-MADO_DEST (queue | transfer | hangup), MADO_TRANSFER_DIAL (a dial string from acd.transfers,
+MADO_DEST (queue | transfer | hangup), MADO_TRANSFER_DIAL (a dial string from core.transfers,
 never from the caller), MADO_BOARD and MADO_BOARD_EVERY for the hold loop, IVR_DONE.
 """
 
@@ -14,10 +14,10 @@ from datetime import datetime
 
 from ami_bridge.agi_auth import endpoint_of
 from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
-from ami_bridge.calls import Call, CallTracker
 from ami_bridge.fastagi import AgiSession
-from madoguchi.errors import ascii_digits
-from madoguchi.settings import Settings
+from core.calls import Call, CallTracker
+from core.errors import ascii_digits
+from core.settings import Settings
 from recordings.files import mixmonitor_args, relative_name
 
 from .interpreter import (

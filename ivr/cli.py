@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from madoguchi.settings import load_settings
+from core.settings import load_settings
 
 from .errors import FlowSetInvalid
 from .events import Board, announcement_text, load_events

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from madoguchi.yamlconf import ConfigError, Location
+from core.yamlconf import ConfigError, Location
 
 
 class Problems:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from madoguchi.statefile import read_json, state_error
-from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
+from core.clock import CITY_TZ
+from core.statefile import read_json, state_error
+from core.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import InvalidRequest, Problems
 from .prompts import LANGUAGES, Audio
@@ -177,7 +178,7 @@ def load_board_config(path: Path, problems: Problems) -> BoardConfig | None:
                 raise ConfigError(where, "an event must be a mapping")
             try:
                 # seeded on the first start: refused here, not when the engine starts
-                parse_event(item, statuses, ZoneInfo("Asia/Tokyo"))
+                parse_event(item, statuses, CITY_TZ)
             except InvalidRequest as exc:
                 problems.at(where, f"event: {exc}")
                 continue

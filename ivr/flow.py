@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acd.transfers import TransferRefused, resolve
-from madoguchi.errors import ascii_digits
-from madoguchi.settings import TransferSettings
-from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
+from core.errors import ascii_digits
+from core.settings import TransferSettings
+from core.transfers import TransferRefused, resolve
+from core.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import Problems
 from .prompts import LANGUAGES, PromptSource
@@ -171,7 +171,7 @@ class ToQueue:
 class Transfer:
     id: str
     to: str
-    dial: str  # from acd.transfers.resolve at load time, never from the caller
+    dial: str  # from core.transfers.resolve at load time, never from the caller
     say: str | None = None
 
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from madoguchi.settings import Settings, TransferSettings
-from madoguchi.yamlconf import ConfigError, Location
+from core.settings import Settings, TransferSettings
+from core.yamlconf import ConfigError, Location
 
 from .errors import FlowSetInvalid, Problems
 from .events import Board, BoardConfig, load_board_config

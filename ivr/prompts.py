@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
+from core.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import Problems
 from .tts import Tts

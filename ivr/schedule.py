@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from madoguchi.statefile import aware_time, read_json, state_error
-from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
+from core.statefile import aware_time, read_json, state_error
+from core.yamlconf import ConfigError, Location, Node, load_yaml
 
 from .errors import Problems
 from .prompts import LANGUAGES

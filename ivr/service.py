@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from madoguchi.settings import Settings
+from core.settings import Settings
 
 from .errors import FlowSetInvalid, InvalidRequest, UnknownService
 from .events import Board, Event, load_events, parse_event, save_events

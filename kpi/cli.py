@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from madoguchi.settings import load_settings
+from core.settings import load_settings
 from store.db import Database
 
 from .errors import KpiError
 from .formulas import BUCKETS, DEFAULT_SHORT_ABANDON_S, TARGETS
-from .handlers import kpi_report, period, staffing_report
+from .http import kpi_report, period, staffing_report
 from .service import KpiService
 
 

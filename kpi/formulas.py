@@ -29,15 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
-TOKYO = ZoneInfo("Asia/Tokyo")
-QUICK_ANSWER_S = 9.0  # the same threshold as ami_bridge.calls.QUICK_ANSWER_S
+from core.calls import OFFERED_OUTCOMES, Outcome
+from core.clock import CITY_TZ, QUICK_ANSWER_S
+
 DEFAULT_SHORT_ABANDON_S = 5.0
 TARGETS: Mapping[str, float] = {"answer_rate": 0.80, "quick_answer_rate": 0.80, "fcr": 0.50}
 
-# outcomes of calls that reached the waiting line (ami_bridge.calls.Call.outcome)
-OFFERED_OUTCOMES = frozenset({"answered", "abandoned_waiting", "overflow"})
+# outcomes of calls that reached the waiting line (core.calls.Call.outcome)
 
 
 class OutcomeClass(StrEnum):
@@ -199,7 +198,7 @@ def add_call(k: Kpi, call: CallFacts, interaction: InteractionFacts | None,
             k.classes[cls.value] = k.classes.get(cls.value, 0) + 1
             k.resolved += cls in RESOLVED
             k.excluded += cls is OutcomeClass.OTHER
-    elif call.outcome == "overflow":
+    elif call.outcome == Outcome.OVERFLOW:
         k.overflow += 1
     else:
         k.abandoned += 1
@@ -218,14 +217,14 @@ def add_spans(k: Kpi, spans: Iterable[StateSpan]) -> None:
 
 
 BUCKETS: Mapping[str, Callable[[datetime], str]] = {
-    "hour": lambda t: t.astimezone(TOKYO).strftime("%Y-%m-%dT%H"),
+    "hour": lambda t: t.astimezone(CITY_TZ).strftime("%Y-%m-%dT%H"),
     "halfhour": lambda t: (lambda x: x.strftime("%Y-%m-%dT%H:") + ("30" if x.minute >= 30
                                                                    else "00"))(
-        t.astimezone(TOKYO)),
-    "day": lambda t: t.astimezone(TOKYO).strftime("%Y-%m-%d"),
-    "month": lambda t: t.astimezone(TOKYO).strftime("%Y-%m"),
-    "hour_of_day": lambda t: t.astimezone(TOKYO).strftime("%H"),
-    "weekday": lambda t: str(t.astimezone(TOKYO).isoweekday()),
+        t.astimezone(CITY_TZ)),
+    "day": lambda t: t.astimezone(CITY_TZ).strftime("%Y-%m-%d"),
+    "month": lambda t: t.astimezone(CITY_TZ).strftime("%Y-%m"),
+    "hour_of_day": lambda t: t.astimezone(CITY_TZ).strftime("%H"),
+    "weekday": lambda t: str(t.astimezone(CITY_TZ).isoweekday()),
 }
 
 

@@ -34,7 +34,7 @@ from store.models import CallRecord
 
 from .errors import BadQuery
 from .formulas import TARGETS, Kpi, OutcomeClass, compute
-from .handlers import parse_time
+from .http import parse_time
 from .service import KpiService, call_facts, interaction_facts
 from .staffing import seats
 

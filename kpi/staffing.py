@@ -10,7 +10,10 @@ from typing import Any
 
 from pyworkforce.queuing import ErlangC
 
-from .formulas import QUICK_ANSWER_S, TARGETS, TOKYO, CallFacts
+from core.calls import OFFERED_OUTCOMES
+from core.clock import CITY_TZ, QUICK_ANSWER_S
+
+from .formulas import TARGETS, CallFacts
 
 INTERVAL_MIN = 30
 DEFAULT_AHT_S = 180.0  # used only when the period has no answered call to measure
@@ -59,7 +62,7 @@ def service_level_with(calls: float, aht_s: float, positions: int,
 
 
 def slot_of(facts: CallFacts) -> str:
-    t = facts.offered_at.astimezone(TOKYO)
+    t = facts.offered_at.astimezone(CITY_TZ)
     return f"{t.hour:02d}:{30 if t.minute >= 30 else 0:02d}"
 
 
@@ -68,12 +71,12 @@ def plan(calls: Sequence[CallFacts], aht_s: float | None = None,
     """Seats per half-hour of the day from the average volume of the days that had calls.
 
     Offered calls count (answered or not): abandoned callers wanted an operator too."""
-    offered = [c for c in calls if c.outcome in ("answered", "abandoned_waiting", "overflow")]
+    offered = [c for c in calls if c.outcome in OFFERED_OUTCOMES]
     answered = [c for c in offered if c.answered]
     if aht_s is None:
         talk = [c.talk_s for c in answered if c.talk_s is not None]
         aht_s = sum(talk) / len(talk) if talk else DEFAULT_AHT_S
-    days = {c.offered_at.astimezone(TOKYO).date() for c in offered}
+    days = {c.offered_at.astimezone(CITY_TZ).date() for c in offered}
     per_slot: dict[str, int] = defaultdict(int)
     for c in offered:
         per_slot[slot_of(c)] += 1

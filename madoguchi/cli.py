@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .pbx import confgen, runner
-from .secrets import Secrets, load_or_create, rotate_fastagi_secret
-from .settings import Settings, load_settings
-from .statelock import StateLocked
-from .yamlconf import ConfigError
+from ami_bridge.pbx import confgen, runner
+from core.secrets import Secrets, load_or_create, rotate_fastagi_secret
+from core.settings import Settings, load_settings
+from core.statelock import StateLocked
+from core.yamlconf import ConfigError
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
@@ -31,6 +31,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     errors = check(Sources.from_settings(settings))
     if errors:
         raise FlowSetInvalid(errors)
+    from recordings.config import recording_settings
+
+    recording_settings(settings)  # the feature's own section, validated before anything starts
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents])
 
 

@@ -26,8 +26,12 @@ from acd.wiring import AcdParts
 from ami_bridge.agi_auth import AgiKey, AmiChannelCheck
 from ami_bridge.ami import AmiClient
 from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
-from ami_bridge.calls import Call, CallTracker, TransferStep
 from ami_bridge.fastagi import AgiSession, FastAgiServer
+from ami_bridge.pbx.confgen import Layout
+from core.calls import Call, CallTracker, Outcome, TransferStep
+from core.secrets import Secrets, fastagi_secret_watch
+from core.settings import Settings
+from core.statelock import StateLock
 from ivr.agi_runner import IvrRunner
 from ivr.prompts import LANGUAGES
 from ivr.service import IvrService
@@ -38,10 +42,6 @@ from store.db import Database
 from store.models import AuditEntry
 
 from .metrics import Metrics
-from .pbx.confgen import Layout
-from .secrets import Secrets, fastagi_secret_watch
-from .settings import Settings
-from .statelock import StateLock
 
 log = logging.getLogger(__name__)
 JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offered again
@@ -242,7 +242,7 @@ class Engine:
     def _close_call(self, call: Call) -> None:
         self.acd.caller_gone(call)
         self.metrics.calls_ended.labels(call.service, call.outcome).inc()
-        if call.outcome == "abandoned_waiting":
+        if call.outcome is Outcome.ABANDONED_WAITING:
             self.metrics.calls_abandoned.labels(call.service).inc()
         for node in dict.fromkeys(call.flow_path):  # a node passed twice is one hit per call
             self.metrics.ivr_node_hits.labels(call.service, node).inc()

@@ -10,20 +10,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from acd.handlers import add_routes as add_acd_routes
+from acd.http import add_routes as add_acd_routes
 from acd.wiring import ACD
 from console.auth import Console, ConsoleConfig
 from console.directory import MAX_CSV_BYTES
-from console.views import add_routes as add_console_routes
-from ivr.handlers import IVR
-from ivr.handlers import add_routes as add_ivr_routes
-from kpi.handlers import KPI
-from kpi.handlers import add_routes as add_kpi_routes
-from recordings.handlers import RECORDINGS
-from recordings.handlers import add_routes as add_recording_routes
+from console.http import add_routes as add_console_routes
+from core.errors import JSON_LIMIT, json_error, too_large
+from ivr.http import IVR
+from ivr.http import add_routes as add_ivr_routes
+from kpi.http import KPI
+from kpi.http import add_routes as add_kpi_routes
+from recordings.http import RECORDINGS
+from recordings.http import add_routes as add_recording_routes
 
 from .engine import Engine
-from .errors import JSON_LIMIT, json_error, too_large
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 CSV_IMPORT = ("POST", "/console/admin/import")  # the one route taking a large body

@@ -18,8 +18,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from madoguchi.settings import load_settings
-from madoguchi.statelock import StateLock, StateLocked
+from core.settings import load_settings
+from core.statelock import StateLock, StateLocked
 from store.db import Database
 
 from .export import export

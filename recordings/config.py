@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from madoguchi.statefile import read_json
-from madoguchi.yamlconf import ConfigError, Node
+from core.settings import Settings
+from core.statefile import read_json
+from core.yamlconf import ConfigError, Node
 
 # The specification keeps call logs and recordings at least two months (§12(1)エ, セ): the
 # longest two consecutive months have 62 days, and nothing below 60 is ever accepted.
@@ -54,6 +55,13 @@ def load_recording_settings(node: Node) -> RecordingSettings:
     )
     node.done()
     return settings
+
+
+def recording_settings(settings: Settings) -> RecordingSettings:
+    """This feature's settings from madoguchi.yaml's `recordings:` section (validated by the
+    application at start-up, so a bad value stops the start with file:line:column)."""
+    node = settings.sections.get("recordings")
+    return RecordingSettings() if node is None else load_recording_settings(node)
 
 
 def check_retention(days: int) -> None:

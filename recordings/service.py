@@ -22,13 +22,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ami_bridge.calls import Call
+from core.calls import Call
+from core.identity import Actor
 from store.db import Database
 from store.journal import Journal
 from store.models import AuditEntry, CallRecord, Recording, RecordingAgent, UtcDateTime
 
 from . import audio
-from .config import RecordingSettings, saved_retention
+from .config import RecordingSettings, recording_settings, saved_retention
 from .files import (
     LEGS,
     RecordingFileError,
@@ -41,7 +42,7 @@ from .files import (
 )
 
 if TYPE_CHECKING:
-    from madoguchi.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,6 @@ class Counters:
     failed: int = 0
     journaled: int = 0  # call records kept in the journal while the database refused them
     replayed: int = 0
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is asking. Until users exist every API caller is the API token's holder; user_id
-    stays None and is filled in by the users issue."""
-
-    name: str
-    client: str
-    user_id: str | None = None
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -247,11 +238,11 @@ class RecordingService:
 
     @classmethod
     def for_settings(cls, db: Database, spool: Path, settings: Settings) -> RecordingService:
-        r = settings.recordings
+        r = recording_settings(settings)
         kept = saved_retention(settings.state_dir)
         if kept is not None:
             r = replace(r, retention_days=kept)
-        paths = RecordingPaths(spool, settings.archive_dir,
+        paths = RecordingPaths(spool, r.resolve(settings.state_dir, r.archive_dir),
                                r.resolve(settings.state_dir, r.cache_dir),
                                r.resolve(settings.state_dir, r.reports_dir))
         return cls(db, paths, r, known_agents=[a.id for a in settings.agents],

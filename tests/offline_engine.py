@@ -8,10 +8,10 @@ from pathlib import Path
 import yaml
 from ports import free_port
 
+from ami_bridge.pbx.confgen import layout_for
+from core.secrets import load_or_create
+from core.settings import load_settings
 from madoguchi.engine import Engine
-from madoguchi.pbx.confgen import layout_for
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from ports import free_port
 from sqlalchemy import select
 
 from acd.agents import AgentState
-from ami_bridge.calls import Call
+from core.calls import Call
 from madoguchi.engine import Engine
 from recordings.files import relative_name
 from store.models import CallRecord

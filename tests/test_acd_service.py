@@ -17,8 +17,8 @@ from acd import service
 from acd.agents import MISSED, AgentEvent, AgentState, Change, IllegalTransition
 from acd.service import Acd
 from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
-from ami_bridge.calls import Call, CallTracker
-from madoguchi.settings import load_settings
+from core.calls import Call, CallTracker
+from core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

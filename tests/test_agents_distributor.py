@@ -7,7 +7,7 @@ import pytest
 
 from acd.agents import MISSED, TRANSITIONS, Agent, AgentEvent, AgentState, IllegalTransition
 from acd.distributor import next_assignment, pick_agent
-from ami_bridge.calls import Call
+from core.calls import Call
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 

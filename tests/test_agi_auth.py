@@ -24,11 +24,11 @@ from ami_bridge import agi_auth
 from ami_bridge.agi_auth import AgiKey, AmiChannelCheck, endpoint_of, valid_channel, valid_uniqueid
 from ami_bridge.ami import AmiClient
 from ami_bridge.fastagi import AgiSession, FastAgiServer
+from ami_bridge.pbx import confgen, runner
+from core.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
+from core.settings import load_settings
 from madoguchi.cli import main
 from madoguchi.engine import Engine
-from madoguchi.pbx import confgen, runner
-from madoguchi.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
-from madoguchi.settings import load_settings
 
 SUPERVISOR = "PJSIP/7004-0000000a"  # config/schedules.yaml: 7004 may switch overrides
 OPERATOR = "PJSIP/7001-0000000b"

@@ -16,14 +16,14 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from offline_engine import offline_engine
 
-from acd.transfers import TransferRefused, resolve
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import MAX_CSV_BYTES
+from console.http import CONSOLE
 from console.models import ConsoleUser
-from console.views import CONSOLE
+from core.errors import JSON_LIMIT, ascii_decimal, ascii_digits
+from core.settings import TransferSettings
+from core.transfers import TransferRefused, resolve
 from madoguchi.engine import Engine
-from madoguchi.errors import JSON_LIMIT, ascii_decimal, ascii_digits
-from madoguchi.settings import TransferSettings
 from madoguchi.web import FORM_OVERHEAD, make_app
 
 App = tuple[TestClient, Engine, Console]
@@ -54,7 +54,7 @@ def _admin(console: Console) -> dict[str, str]:
 
 
 def test_a_413_is_a_json_error_too() -> None:
-    from madoguchi.errors import json_error
+    from core.errors import json_error
 
     assert json_error(413, "too_large", "over").status == 413
 

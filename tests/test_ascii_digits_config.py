@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from test_ivr_service import NOON, Clock, FakeSession, service
 
-from ami_bridge.calls import Call, CallTracker
 from console.auth import ConsoleConfig
+from core.calls import Call, CallTracker
+from core.settings import load_settings
+from core.yamlconf import ConfigError
 from ivr.agi_runner import IvrRunner
 from kpi.errors import BadQuery
 from kpi.report import write_report
 from madoguchi.cli import main
-from madoguchi.settings import load_settings
-from madoguchi.yamlconf import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 UNICODE_DIGITS = ["８１", "8²", "٨١", "81\n"]  # full-width, superscript, Arabic-Indic, a break

@@ -24,7 +24,7 @@ from test_recordings_service import T0, answered_call
 
 import madoguchi.engine
 import store.db
-from ami_bridge.calls import Call
+from core.calls import Call
 from madoguchi.web import make_app
 from recordings.reconcile import Reconciler
 from recordings.service import RecordingPaths, RecordingService, call_entry

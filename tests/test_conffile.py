@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from madoguchi.cli import main
-from madoguchi.pbx import confgen
-from madoguchi.pbx.conffile import (
+from ami_bridge.pbx import confgen
+from ami_bridge.pbx.conffile import (
     ADDRESS,
     DIGITS,
     ID,
@@ -34,9 +33,10 @@ from madoguchi.pbx.conffile import (
     render,
     same,
 )
-from madoguchi.secrets import Secrets, load_or_create
-from madoguchi.settings import Settings, load_settings
-from madoguchi.yamlconf import ConfigError
+from core.secrets import Secrets, load_or_create
+from core.settings import Settings, load_settings
+from core.yamlconf import ConfigError
+from madoguchi.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

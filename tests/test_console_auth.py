@@ -25,8 +25,8 @@ from console.auth import (
     Sessions,
     Throttle,
 )
+from console.http import CONSOLE
 from console.models import ConsoleUser
-from console.views import CONSOLE
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.web import make_app

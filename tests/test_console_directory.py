@@ -13,8 +13,8 @@ from offline_engine import offline_config, offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import CsvError, Directory
+from console.http import CONSOLE, DIRECTORY
 from console.models import ConsoleUser
-from console.views import CONSOLE, DIRECTORY
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.web import make_app

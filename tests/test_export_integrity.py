@@ -18,8 +18,8 @@ import pytest
 from offline_engine import offline_config
 from test_recordings_service import T0, answered_call, service
 
+from core.settings import load_settings
 from madoguchi.cli import main
-from madoguchi.settings import load_settings
 from recordings.export import export, export_stream
 from recordings.service import RecordingService
 from store.db import Database

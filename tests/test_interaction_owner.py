@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from offline_engine import offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
+from console.http import CONSOLE
 from console.models import ConsoleUser
-from console.views import CONSOLE
 from madoguchi.engine import Engine
 from madoguchi.web import make_app
 from store.models import CallRecord

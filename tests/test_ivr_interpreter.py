@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.settings import load_settings
 from ivr.events import Board, Event
 from ivr.flowset import CallWorld, FlowSet, Sources, read_flow_set
 from ivr.interpreter import (
@@ -27,7 +28,6 @@ from ivr.interpreter import (
 from ivr.prompts import Audio, Prompt
 from ivr.schedule import Override, OverrideMode
 from ivr.tts import Tts
-from madoguchi.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ami_bridge.calls import Call, CallTracker
+from core.calls import Call, CallTracker
+from core.settings import Settings, load_settings
 from ivr.agi_runner import IvrRunner
 from ivr.events import announcement_text, parse_event
 from ivr.schedule import OverrideMode, OverrideStore
 from ivr.service import IvrService
-from madoguchi.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,10 @@ import jsonschema
 import pytest
 import yaml
 
+from core.settings import load_settings
 from ivr.flow import json_schema
 from ivr.flowset import Sources, check
 from madoguchi.cli import main
-from madoguchi.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import load_settings
 from kpi.report import month_data, write_report
 from kpi.service import KpiService
 from madoguchi.cli import main
-from madoguchi.settings import load_settings
 from store.db import Database
 from store.models import AgentStateChange, CallRecord, InteractionRecord
 

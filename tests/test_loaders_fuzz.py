@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.directory import CsvError, directory_rows, faq_rows
+from core.settings import load_settings
+from core.yamlconf import MAX_DEPTH, MAX_FILE_BYTES, ConfigError, load_yaml
 from ivr.flowset import Sources, check
 from madoguchi.cli import main
 from madoguchi.engine import Engine
-from madoguchi.settings import load_settings
-from madoguchi.yamlconf import MAX_DEPTH, MAX_FILE_BYTES, ConfigError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILES = ["madoguchi.yaml", "agents.yaml"]

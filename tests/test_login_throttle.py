@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from offline_engine import offline_engine
 
 from console.auth import COOKIE, HASH_WORKERS, LOGIN_COOKIE, Console, ConsoleConfig, Throttle
-from console.views import CONSOLE
+from console.http import CONSOLE
 from madoguchi.engine import Engine
 from madoguchi.web import make_app
 

@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ami_bridge.calls import Call, TransferStep
-from madoguchi.yamlconf import ConfigError, Location, Node, load_yaml
+from core.calls import Call, TransferStep
+from core.yamlconf import ConfigError, Location, Node, load_yaml
 from recordings.config import load_recording_settings
 from recordings.export import export, export_stream
 from recordings.files import (
@@ -32,7 +32,7 @@ from recordings.files import (
     relative_name,
     repair_header,
 )
-from recordings.handlers import RECORDINGS, add_routes
+from recordings.http import RECORDINGS, add_routes
 from recordings.lifecycle import erase_all, purge
 from recordings.reconcile import Reconciler
 from recordings.service import RecordingPaths, RecordingQuery, RecordingService

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from madoguchi.pbx import confgen
-from madoguchi.secrets import load_or_create
-from madoguchi.settings import load_settings
-from madoguchi.yamlconf import ConfigError
+from ami_bridge.pbx import confgen
+from core.secrets import load_or_create
+from core.settings import load_settings
+from core.yamlconf import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

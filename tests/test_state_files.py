@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from offline_engine import offline_config
 
+from core.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
+from core.statefile import read_json
+from core.yamlconf import ConfigError
 from ivr.schedule import OverrideMode, OverrideStore
 from madoguchi.cli import main
-from madoguchi.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
-from madoguchi.statefile import read_json
-from madoguchi.yamlconf import ConfigError
 from recordings.config import RETENTION_FILE, saved_retention
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -107,7 +107,7 @@ def test_a_damaged_secrets_file_does_not_change_the_running_fastagi_secret(
     path = tmp_path / "secrets.json"
     good = path.read_bytes()
     _write(path, good[:-5])  # cut short
-    with caplog.at_level(logging.WARNING, logger="madoguchi.secrets"):
+    with caplog.at_level(logging.WARNING, logger="core.secrets"):
         assert watch() is None
     assert f"FastAGI secret not reloaded: {path}" in caplog.text
     _write(path, good)

@@ -20,9 +20,9 @@ from ports import free_port
 from sqlalchemy import func, select
 from stack_setup import madoguchi_cmd
 
+from core.settings import load_settings
+from core.statelock import LOCK_FILE, StateLock, StateLocked
 from madoguchi.cli import main
-from madoguchi.settings import load_settings
-from madoguchi.statelock import LOCK_FILE, StateLock, StateLocked
 from madoguchi.web import make_app
 from store.db import Database
 from store.models import CallRecord
@@ -32,7 +32,7 @@ from store.models import CallRecord
 HOLDER = """
 import sys
 from pathlib import Path
-from madoguchi.statelock import StateLock
+from core.statelock import StateLock
 StateLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 sys.stdin.read()

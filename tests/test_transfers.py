@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from acd.transfers import TransferRefused, resolve
-from madoguchi.settings import TransferSettings
+from core.settings import TransferSettings
+from core.transfers import TransferRefused, resolve
 
 T = TransferSettings("192.0.2.10", 5060, "81", (3, 5), ("0570", "0120", "070", "080", "090"))
 

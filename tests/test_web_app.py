@@ -101,7 +101,7 @@ def test_cli_refuses_a_bad_config_with_file_and_line(tmp_path: Path,
 
 
 def test_json_errors_keep_their_status() -> None:
-    from madoguchi.errors import json_error
+    from core.errors import json_error
 
     for status in (400, 401, 403, 404, 409, 416, 503):
         assert json_error(status, "x", "y").status == status

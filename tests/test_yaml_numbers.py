@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from madoguchi.yamlconf import ConfigError, load_yaml
+from core.yamlconf import ConfigError, load_yaml
 
 
 def _load(tmp_path: Path, text: str) -> object:

@@ -281,13 +281,14 @@ def state_copy(stack: Stack, recorded: dict[str, object],
 
 async def test_purge_keeps_day_61_and_removes_day_63(stack: Stack, recorded: dict[str, object],
                                                     state_copy: Path) -> None:
-    from madoguchi.settings import load_settings
+    from core.settings import load_settings
+    from recordings.config import recording_settings
     from recordings.lifecycle import purge
     from recordings.service import RecordingService
     from store.db import Database
 
     settings = load_settings(stack.config, state_copy)
-    assert settings.recordings.retention_days == 62
+    assert recording_settings(settings).retention_days == 62
     started = datetime.fromisoformat(str(recorded["started_at"]))
     db = Database(settings.database_url)
     try:

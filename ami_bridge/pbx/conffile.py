@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..yamlconf import ConfigError
+from core.yamlconf import ConfigError
 
 
 @dataclass(frozen=True)

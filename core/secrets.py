@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-# dialplan-safe (no comma, quote, bracket or $) and long enough to be unguessable
-from ami_bridge.agi_auth import KEY_PATTERN
 
 from .statefile import read_json, state_error
 from .yamlconf import ConfigError
@@ -24,6 +22,10 @@ from .yamlconf import ConfigError
 log = logging.getLogger(__name__)
 FASTAGI_KEY = "fastagi_secret"
 _TEXT_KEYS = ("ami_secret", "api_token", "ami_monitor_secret", "metrics_token")
+
+# the FastAGI secret's shape: dialplan-safe (no comma, quote, bracket or $) and long enough
+# to be unguessable; anything else could break out of a dialplan argument
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import Settings
+from core.settings import Settings
+
 from .confgen import CHROOT_MOUNT, Layout, layout_for
 from .sharing import ASTERISK_UMASK, RunAs, SharingError, pbx_user, share
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from madoguchi.errors import json_error, json_object
+from core.errors import json_error, json_object
 
 from .errors import InvalidRequest, UnknownService
 from .service import IvrService

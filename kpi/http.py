@@ -10,10 +10,11 @@ from aiohttp import web
 
 from acd.wiring import ACD
 from console.auth import OPERATOR, SESSION
-from madoguchi.errors import ascii_decimal, json_error, json_object
+from core.clock import CITY_TZ
+from core.errors import ascii_decimal, json_error, json_object
 
 from .errors import BadQuery, InvalidRecord, KpiError, NotYourCall
-from .formulas import BUCKETS, TARGETS, TOKYO
+from .formulas import BUCKETS, TARGETS
 from .service import KpiService, call_facts, interaction_json, parse_interaction
 from .staffing import plan
 
@@ -27,18 +28,18 @@ def parse_time(raw: str, end: bool = False) -> datetime:
             d = date.fromisoformat(raw + "-01")
             if end:
                 d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-            return datetime.combine(d, time(), TOKYO)
+            return datetime.combine(d, time(), CITY_TZ)
         if len(raw) == 10:
             d = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
-            return datetime.combine(d, time(), TOKYO)
+            return datetime.combine(d, time(), CITY_TZ)
         value = datetime.fromisoformat(raw)
     except ValueError as exc:
         raise BadQuery(f"{raw!r} is not an ISO 8601 date, month or time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=TOKYO)
+    return value if value.tzinfo else value.replace(tzinfo=CITY_TZ)
 
 
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:
-    start = datetime.combine(now.astimezone(TOKYO).date().replace(day=1), time(), TOKYO)
+    start = datetime.combine(now.astimezone(CITY_TZ).date().replace(day=1), time(), CITY_TZ)
     return start, parse_time(start.strftime("%Y-%m"), end=True)
 
 

@@ -9,14 +9,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from madoguchi.errors import json_error, json_object
-from madoguchi.identity import actor_of
+from core.clock import CITY_TZ
+from core.errors import json_error, json_object
+from core.identity import actor_of
+from core.transfers import TransferRefused, resolve
 
 from .agents import IllegalTransition
 from .service import OPERATOR_ACTIONS
-from .stats import TOKYO, per_operator
+from .stats import per_operator
 from .supervision import MODES, Supervision, SupervisionError
-from .transfers import TransferRefused, resolve
 from .wiring import ACD, AcdParts
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float
 
 async def list_agents(request: web.Request) -> web.Response:
     parts = request.app[ACD]
-    today = await per_operator(parts.db, datetime.now(TOKYO).date())
+    today = await per_operator(parts.db, datetime.now(CITY_TZ).date())
     return web.json_response({"agents": [_agent_view(parts, i, today)
                                          for i in sorted(parts.acd.agents)]})
 
@@ -67,14 +68,14 @@ async def set_agent_state(request: web.Request) -> web.Response:
         parts.acd.operator_action(agent_id, action, reason)
     except IllegalTransition as exc:
         raise json_error(409, "illegal_transition", str(exc)) from exc
-    today = await per_operator(parts.db, datetime.now(TOKYO).date())
+    today = await per_operator(parts.db, datetime.now(CITY_TZ).date())
     return web.json_response(_agent_view(parts, agent_id, today))
 
 
 async def operator_stats(request: web.Request) -> web.Response:
     raw = request.query.get("date")
     try:
-        day = datetime.fromisoformat(raw).date() if raw else datetime.now(TOKYO).date()
+        day = datetime.fromisoformat(raw).date() if raw else datetime.now(CITY_TZ).date()
     except ValueError as exc:
         raise json_error(400, "bad_date", "date must be YYYY-MM-DD") from exc
     stats = await per_operator(request.app[ACD].db, day)

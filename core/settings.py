@@ -12,14 +12,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from recordings.config import RecordingSettings, load_recording_settings
 
 from .errors import ascii_digits
 from .yamlconf import ConfigError, Location, Node, load_yaml
 
+# top-level keys of madoguchi.yaml that belong to a feature's own settings type
+FEATURE_SECTIONS = ("recordings",)
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _EXTEN = re.compile(r"^[0-9]{2,8}$")
 _CONTACT = re.compile(r"^sip:[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -106,16 +107,14 @@ class Settings:
     agents: tuple[Agent, ...]
     transfers: TransferSettings
     auto_login: bool = True  # operators start logged in (else: feature code or API)
-    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    # features' own sections (e.g. `recordings:`), parsed by the feature into its own
+    # settings type when the application composes it; kept raw here so the core never
+    # imports a feature
+    sections: Mapping[str, Node] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "asterisk" / "recordings"
-
-    @property
-    def archive_dir(self) -> Path:
-        """Finished recordings, moved out of Asterisk's spool folder."""
-        return self.recordings.resolve(self.state_dir, self.recordings.archive_dir)
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -220,7 +219,7 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
         services.append(Service(_ident(s, "id"), s.text("name"), did, _ident(s, "flow"), queue))
         s.done()
     transfers = _load_transfers(root.child("transfers"))
-    recordings = load_recording_settings(root.child("recordings"))
+    sections = {key: root.child(key) for key in FEATURE_SECTIONS}
     acd = root.child("acd")
     auto_login = acd.flag("auto_login", True)
     acd.done()
@@ -231,7 +230,7 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     agents = _load_agents(config_dir / "agents.yaml", queue_ids)
     return Settings(config_dir, state_dir, http, fastagi, database_url, asterisk,
                     tuple(services), tuple(queues), tuple(agents), transfers, auto_login,
-                    recordings=recordings)
+                    sections=sections)
 
 
 def _load_transfers(node: Node) -> TransferSettings:

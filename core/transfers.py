@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from madoguchi.errors import ascii_digits
-from madoguchi.settings import TransferSettings
+from .errors import ascii_digits
+from .settings import TransferSettings
 
 CITY_PBX_ENDPOINT = "citypbx"
 

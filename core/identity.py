@@ -3,9 +3,19 @@ token's holder. Handlers read it for the audit log."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
-from recordings.service import Actor
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a console user (user_id set) or the API token's holder."""
+
+    name: str
+    client: str
+    user_id: str | None = None
+
 
 ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)
 

@@ -13,17 +13,18 @@ from typing import Any
 
 from aiohttp import web
 
-from madoguchi.errors import ascii_digits, decimal_param, int_param, json_error
-from madoguchi.identity import actor_of as identity_actor
+from core.calls import Outcome
+from core.errors import ascii_digits, decimal_param, int_param, json_error
+from core.identity import Actor
+from core.identity import actor_of as identity_actor
 from store.models import AuditEntry, CallRecord, Recording
 
 from .audio import FORMATS, AudioUnavailable
 from .files import RecordingFileError
-from .service import SORTS, Actor, RecordingQuery, RecordingService
+from .service import SORTS, RecordingQuery, RecordingService
 
 RECORDINGS: web.AppKey[RecordingService] = web.AppKey("recordings", RecordingService)
-OUTCOMES = {"answered", "abandoned_waiting", "ended_in_ivr", "overflow", "recovered",
-            "failopen"}
+OUTCOMES = {*Outcome, "failopen"}
 
 
 def actor_of(request: web.Request) -> Actor:

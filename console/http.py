@@ -13,24 +13,24 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from core.clock import CITY_TZ
+from core.errors import ascii_digits, json_error, json_object
+from core.identity import Actor
+from core.yamlconf import ConfigError, read_config_text
 from ivr.errors import InvalidRequest
 from ivr.events import announcement_text, parse_event
-from ivr.handlers import IVR
+from ivr.http import IVR
 from ivr.prompts import LANGUAGES
 from ivr.schedule import OverrideMode
 from kpi.formulas import OtherKind, OutcomeClass
-from madoguchi.errors import ascii_digits, json_error, json_object
-from madoguchi.yamlconf import ConfigError, read_config_text
-from recordings.config import MIN_RETENTION_DAYS, save_retention
+from recordings.config import MIN_RETENTION_DAYS, recording_settings, save_retention
 from recordings.export import export_stream
-from recordings.handlers import RECORDINGS
-from recordings.service import Actor
+from recordings.http import RECORDINGS
 
 from .auth import (
     ADMIN,
@@ -59,7 +59,6 @@ DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
 SCHEDULES_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("schedules_lock", asyncio.Lock)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
-TOKYO = ZoneInfo("Asia/Tokyo")  # the city's day, whatever the server's zone
 MAX_EXPORT_DAYS = 366
 
 
@@ -182,12 +181,12 @@ async def admin(request: web.Request, error: str | None = None,
     users = await request.app[CONSOLE].users.all()
     ivr = request.app[IVR]
     services = sorted(ivr.current.entry)
-    today = datetime.now(TOKYO).date()
+    today = datetime.now(CITY_TZ).date()
     return _render(request, "admin.html", status, users=users, roles=ROLES, error=error,
                    error_section=section, services=services,
                    modes=[m.value for m in OverrideMode],
                    retention=request.app[RECORDINGS].settings.retention_days,
-                   retention_configured=ivr.settings.recordings.retention_days,
+                   retention_configured=recording_settings(ivr.settings).retention_days,
                    retention_min=MIN_RETENTION_DAYS,
                    export_from=(today - timedelta(days=30)).isoformat(),
                    export_to=today.isoformat())
@@ -361,8 +360,8 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     if last < first or (last - first).days >= MAX_EXPORT_DAYS:
         return await admin(request, f"the last day must be on or after the first, at most "
                            f"{MAX_EXPORT_DAYS} days", 400, "export")
-    start = datetime.combine(first, time(), TOKYO)
-    end = datetime.combine(last + timedelta(days=1), time(), TOKYO)
+    start = datetime.combine(first, time(), CITY_TZ)
+    end = datetime.combine(last + timedelta(days=1), time(), CITY_TZ)
     s = _session(request)
     actor = Actor(s.user, request.remote or "unknown", s.user)
     days = f"{first.isoformat()}..{last.isoformat()}"

@@ -5,7 +5,7 @@ PyYAML's composer knows the marks; we keep them on small dict/list subclasses.
 
 Any bytes may reach these loaders (a hand edit, an upload, a damaged disk), and each must end
 in a ConfigError with a position, never another exception: the text is decoded strictly
-(madoguchi.textfile), the file size, nesting depth and scalar length are capped, and anchors
+(core.textfile), the file size, nesting depth and scalar length are capped, and anchors
 and aliases are refused (nothing here needs them, and they make alias bombs possible).
 """
 

@@ -1,4 +1,5 @@
-"""Call tracker: the engine's view of every live call, keyed by the caller channel's Uniqueid.
+"""The call, the center's one domain object, and the tracker of live calls keyed by the
+caller channel's Uniqueid.
 
 A call is created when the IVR session starts (FastAGI gives us the channel) and closed
 exactly once, when Asterisk reports the caller channel's hang-up or when a state rebuild
@@ -11,19 +12,33 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
+
+from .clock import QUICK_ANSWER_S, now_utc
 
 _DIGITS = re.compile(r"[^0-9+*#]")
-QUICK_ANSWER_S = 9.0  # 3 rings: the quick-answer threshold of REQUIREMENTS §9
+__all__ = ["QUICK_ANSWER_S", "Call", "CallTracker", "Outcome", "TransferStep", "clean_number",
+           "now_utc"]
+
+
+class Outcome(StrEnum):
+    """How a call ended, as stored in call records and counted by the KPIs."""
+
+    ANSWERED = "answered"  # an operator answered
+    ABANDONED_WAITING = "abandoned_waiting"  # hung up in the waiting line
+    ENDED_IN_IVR = "ended_in_ivr"  # never reached the waiting line (self-service, closed...)
+    OVERFLOW = "overflow"  # waited past the queue's maximum and was sent elsewhere
+    RECOVERED = "recovered"  # rebuilt from a recording file after a crash
+
+
+# the calls that reached the waiting line: the denominator of the answer rate
+OFFERED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.ABANDONED_WAITING, Outcome.OVERFLOW})
 
 
 def clean_number(raw: str | None) -> str:
     """Caller numbers are caller-controlled: keep dial characters only, bounded length."""
     return _DIGITS.sub("", raw or "")[:32] or "anonymous"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -72,15 +87,31 @@ class Call:
             return None
         return (self.answered_at - self.queued_at).total_seconds()
 
+    # ---- transitions: the only ways production code moves a call on ------------------------
+    def enter_queue(self, at: datetime) -> datetime:
+        """The caller left the IVR for the waiting line (kept if already set: a re-queue);
+        returns the time they entered it."""
+        if self.queued_at is None:
+            self.queued_at = at
+        return self.queued_at
+
+    def answer(self, agent_id: str, at: datetime) -> None:
+        self.answered_at = at
+        self.agent_id = agent_id
+
+    def overflow(self) -> None:
+        self.overflowed = True
+
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
+        """Overflow wins (it may follow a long wait), then an answer, then the waiting line."""
         if self.overflowed:
-            return "overflow"
+            return Outcome.OVERFLOW
         if self.answered_at is not None:
-            return "answered"
+            return Outcome.ANSWERED
         if self.queued_at is not None:
-            return "abandoned_waiting"
-        return "ended_in_ivr"
+            return Outcome.ABANDONED_WAITING
+        return Outcome.ENDED_IN_IVR
 
 
 class CallTracker:

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ami_bridge.agi_auth import KEY_PATTERN
+from core.secrets import KEY_PATTERN, Secrets
+from core.settings import Settings
 
-from ..secrets import Secrets
-from ..settings import Settings
 from .conffile import (
     ADDRESS,
     DIGITS,
