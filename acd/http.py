@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from core.access import STAFF, SUPERVISORS, Routes
 from core.clock import CITY_TZ
 from core.errors import json_error, json_object
 from core.identity import actor_of
@@ -154,13 +155,14 @@ async def live_events(request: web.Request) -> web.WebSocketResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/agents", list_agents)
-    app.router.add_post("/api/agents/{id}/state", set_agent_state)
-    app.router.add_post("/api/agents/{id}/monitor", monitor)
-    app.router.add_get("/api/operator-stats", operator_stats)
-    app.router.add_get("/api/queues", list_queues)
-    app.router.add_post("/api/calls/{id}/transfer", transfer_call)
-    app.router.add_get("/api/events", live_events)
+    r = Routes(app)
+    r.get("/api/agents", list_agents, STAFF)
+    r.post("/api/agents/{id}/state", set_agent_state, STAFF)  # operators: own extension
+    r.post("/api/agents/{id}/monitor", monitor, SUPERVISORS)
+    r.get("/api/operator-stats", operator_stats, SUPERVISORS)
+    r.get("/api/queues", list_queues, STAFF)
+    r.post("/api/calls/{id}/transfer", transfer_call, STAFF)  # operators: own call
+    r.get("/api/events", live_events, STAFF)
 
 
 __all__ = ["Supervision", "add_routes"]

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,45 +16,38 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from core.access import (
+    ADMIN_ONLY,
+    ANYONE,
+    PUBLIC,
+    READERS,
+    ROLES,
+    STAFF,
+    SUPERVISORS,
+    Routes,
+    policy_of,
+    roles_for,
+)
 from core.clock import CITY_TZ
-from core.errors import ascii_digits, json_error, json_object
+from core.errors import ascii_digits, json_error
 from core.identity import Actor
-from core.yamlconf import ConfigError, read_config_text
-from ivr.errors import InvalidRequest
-from ivr.events import announcement_text, parse_event
-from ivr.http import IVR
-from ivr.prompts import LANGUAGES
-from ivr.schedule import OverrideMode
-from kpi.formulas import OtherKind, OutcomeClass
-from recordings.config import MIN_RETENTION_DAYS, recording_settings, save_retention
-from recordings.export import export_stream
-from recordings.http import RECORDINGS
+from core.interactions import OtherKind, OutcomeClass
 
 from .auth import (
     ADMIN,
     HOME,
     LOGIN_COOKIE,
-    POLICY,
-    ROLES,
     SESSION,
     Console,
     Session,
     UserError,
 )
 from .directory import MAX_CSV_BYTES, CsvError, Directory
-from .hours import (
-    ClosureError,
-    DatedClosure,
-    add_closure,
-    check_name,
-    remove_closure,
-    write_atomically,
-)
 from .i18n import LANG_COOKIE, lang_of, texts
+from .ports import PORTS, ConsolePorts
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
-SCHEDULES_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("schedules_lock", asyncio.Lock)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
 MAX_EXPORT_DAYS = 366
@@ -67,7 +58,9 @@ def _render(request: web.Request, template: str, status: int = 200,
     lang = lang_of(request)
     t = texts(lang)
     s = request.get(SESSION)
-    nav = [p for p in PAGES if s is not None and s.role in POLICY[("GET", f"/console/{p}")]]
+    policy = policy_of(request.app)
+    nav = [p for p in PAGES
+           if s is not None and s.role in (roles_for(policy, "GET", f"/console/{p}") or ())]
     resp = aiohttp_jinja2.render_template(template, request, {
         "t": t, "lang": lang, "other_lang": "en" if lang == "ja" else "ja", "s": s,
         "nav": nav, "path": request.path, "t_json": json.dumps(t, ensure_ascii=False),
@@ -179,15 +172,14 @@ async def viewer(request: web.Request) -> web.StreamResponse:
 async def admin(request: web.Request, error: str | None = None,
                 status: int = 200, section: str = "user") -> web.StreamResponse:
     users = await request.app[CONSOLE].users.all()
-    ivr = request.app[IVR]
-    services = sorted(ivr.current.entry)
+    ports = request.app[PORTS]
     today = datetime.now(CITY_TZ).date()
     return _render(request, "admin.html", status, users=users, roles=ROLES, error=error,
-                   error_section=section, services=services,
-                   modes=[m.value for m in OverrideMode],
-                   retention=request.app[RECORDINGS].settings.retention_days,
-                   retention_configured=recording_settings(ivr.settings).retention_days,
-                   retention_min=MIN_RETENTION_DAYS,
+                   error_section=section, services=ports.center.services(),
+                   modes=ports.center.override_modes(),
+                   retention=ports.recordings.retention_days(),
+                   retention_configured=ports.recordings.configured_retention_days(),
+                   retention_min=ports.recordings.min_retention_days,
                    export_from=(today - timedelta(days=30)).isoformat(),
                    export_to=today.isoformat())
 
@@ -241,106 +233,17 @@ async def change_user(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/admin")
 
 
-# ---- dated closures (holidays) in config/schedules.yaml -------------------------------------
-
-
-def _day(raw: Any, what: str) -> date:
-    try:
-        return date.fromisoformat(str(raw))
-    except ValueError as exc:
-        raise json_error(400, "invalid", f"'{what}' must be a date YYYY-MM-DD") from exc
-
-
-def _closures(request: web.Request) -> list[dict[str, Any]]:
-    sched = request.app[IVR].current.schedules
-    items = [{"date": d.isoformat(), "name": n, "services": []}
-             for d, n in sched.dated_closures.items()]
-    items += [{"date": date(c.year, *c.start).isoformat(), "name": c.name,
-               "services": list(c.services)} for c in sched.closures if c.year is not None]
-    return sorted(items, key=lambda i: (i["date"], i["services"]))
-
-
-async def list_closures(request: web.Request) -> web.Response:
-    return web.json_response({"items": _closures(request)})
-
-
-async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
-    """Write schedules.yaml atomically, reload like a flows reload; on refusal put the old
-    text back (the old flow set never stopped serving) and answer with file:line."""
-    ivr = request.app[IVR]
-    path = ivr.sources.config_dir / "schedules.yaml"
-    async with request.app[SCHEDULES_LOCK]:
-        try:
-            # strict UTF-8 as the loader reads it; a bad byte put there by hand is named
-            old = await asyncio.to_thread(read_config_text, path)
-        except ConfigError as exc:
-            return web.json_response({
-                "error": "invalid_schedules", "message": "schedules.yaml on disk cannot be "
-                "read; it is unchanged", "errors": [str(exc)]}, status=422)
-        try:
-            new = change(old, path)
-        except ClosureError as exc:
-            raise json_error(400, "invalid", str(exc)) from exc
-        await asyncio.to_thread(write_atomically, path, new)
-        try:
-            result = await ivr.reload()
-        except BaseException:
-            await asyncio.to_thread(write_atomically, path, old)
-            raise
-        if not result.ok:
-            await asyncio.to_thread(write_atomically, path, old)
-            return web.json_response({
-                "error": "invalid_schedules", "message": "refused: schedules.yaml is "
-                "unchanged and the current hours keep serving", "errors": result.errors},
-                status=422)
-    return web.json_response({"ok": True, "version": result.version,
-                              "items": _closures(request)})
-
-
-async def add_closure_api(request: web.Request) -> web.Response:
-    body = await json_object(request, limit=16 * 1024)
-    day = _day(body.get("date"), "date")
-    try:
-        name = check_name(str(body.get("name", "")))
-    except ClosureError as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
-    service = str(body.get("service", ""))
-    if service != "*" and service not in request.app[IVR].current.entry:
-        raise json_error(400, "invalid", "'service' must be a service id or * (every one)")
-    for item in _closures(request):
-        if item["date"] == day.isoformat() and (not item["services"] or service == "*"
-                                                or service in item["services"]):
-            raise json_error(409, "exists", f"{day.isoformat()} is already a closure "
-                             f"({item['name']})")
-    closure = DatedClosure(day, name, () if service == "*" else (service,))
-    return await _rewrite_schedules(request, lambda old, _path: add_closure(old, closure))
-
-
-async def delete_closure_api(request: web.Request) -> web.Response:
-    body = await json_object(request, limit=16 * 1024)
-    day = _day(body.get("date"), "date")
-    service = str(body.get("service", ""))
-    services = sorted(request.app[IVR].current.entry)
-    if service not in services:
-        raise json_error(400, "invalid", "'service' must be a service id")
-    return await _rewrite_schedules(
-        request, lambda old, path: remove_closure(old, path, day, service, services))
-
-
 # ---- recordings: retention and the handover export --------------------------------------------
 async def set_retention(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    service = request.app[RECORDINGS]
     raw = str(form.get("days", "")).strip()
     if not ascii_digits(raw.removeprefix("-")) or len(raw) > 6:  # save_retention says why not
         return await admin(request, "retention days must be a whole number", 400, "retention")
     days = int(raw)
     try:
-        await asyncio.to_thread(save_retention, request.app[IVR].settings.state_dir, days)
+        old = await request.app[PORTS].recordings.set_retention(days)
     except ValueError as exc:
         return await admin(request, str(exc), 400, "retention")
-    old = service.settings.retention_days
-    service.settings = replace(service.settings, retention_days=days)
     s = _session(request)
     await request.app[CONSOLE].audit(Actor(s.user, request.remote or "unknown", s.user),
                                      "setting", f"retention_days {old} -> {days}")
@@ -372,7 +275,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-store"})
     await resp.prepare(request)
     try:
-        summary = await export_stream(request.app[RECORDINGS], start, end, resp.write)
+        summary = await request.app[PORTS].recordings.export(start, end, resp.write)
     except BaseException as exc:
         # the receiver has a tar without its manifest: visibly incomplete
         await asyncio.shield(request.app[CONSOLE].audit(
@@ -384,39 +287,6 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         f"manifest {summary.manifest_sha256[:16]}, {len(summary.problems)} problem(s)")
     await resp.write_eof()
     return resp
-
-
-# ---- TTS preview of an event announcement ---------------------------------------------------
-_TTS_KEY = re.compile(r"[0-9a-f]{24}")
-
-
-async def tts_preview(request: web.Request) -> web.Response:
-    """Render the announcement of an event as edited (not saved) with the IVR's own TTS and
-    cache; the text reaches the synthesiser as argv or a file, never through a shell."""
-    ivr = request.app[IVR]
-    body = await json_object(request, limit=16 * 1024)
-    lang = body.get("lang")
-    if lang not in LANGUAGES:
-        raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")
-    statuses = ivr.current.board.statuses
-    try:
-        event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
-    except InvalidRequest as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
-    text = announcement_text(event, statuses[event.status], lang)
-    key = await asyncio.to_thread(ivr.tts.render, text, lang)
-    if key is None:
-        raise json_error(503, "no_tts", f"no text-to-speech for {lang} on this server")
-    return web.json_response({"lang": lang, "text": text, "audio_url": f"/api/tts/{key}"})
-
-
-async def tts_file(request: web.Request) -> web.StreamResponse:
-    lang, key = request.match_info["lang"], request.match_info["key"]
-    path = request.app[IVR].tts.root / lang / f"{key}.wav"
-    if lang not in LANGUAGES or not _TTS_KEY.fullmatch(key) or not path.is_file():
-        raise json_error(404, "not_found", "no such rendered announcement")
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
-                                           "Cache-Control": "no-store"})
 
 
 def _query(request: web.Request) -> str:
@@ -461,10 +331,10 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/admin")
 
 
-def add_routes(app: web.Application, console: Console) -> None:
+def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> None:
     app[CONSOLE] = console
+    app[PORTS] = ports
     app[DIRECTORY] = Directory(console.db)
-    app[SCHEDULES_LOCK] = asyncio.Lock()
 
     async def hash_pool(_app: web.Application) -> AsyncIterator[None]:
         await console.start()
@@ -474,26 +344,21 @@ def add_routes(app: web.Application, console: Console) -> None:
     app.cleanup_ctx.append(hash_pool)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                          autoescape=True)
-    r = app.router
-    r.add_get("/", root)
-    r.add_get("/console/", home)
-    r.add_get("/console/login", login_page)
-    r.add_post("/console/login", login)
-    r.add_post("/console/logout", logout)
-    r.add_get("/console/desk", desk)
-    r.add_get("/console/wallboard", wallboard)
-    r.add_get("/console/viewer", viewer)
-    r.add_get("/console/admin", admin)
-    r.add_post("/console/admin/users", add_user)
-    r.add_post("/console/admin/users/{name}", change_user)
-    r.add_post("/console/admin/import", import_csv)
-    r.add_post("/console/admin/retention", set_retention)
-    r.add_post("/console/admin/export", export_download)
-    r.add_get("/api/closures", list_closures)
-    r.add_post("/api/closures", add_closure_api)
-    r.add_post("/api/closures/delete", delete_closure_api)
-    r.add_post("/api/tts/preview", tts_preview)
-    r.add_get("/api/tts/{lang}/{key}", tts_file)
-    r.add_get("/api/directory", directory_search)
-    r.add_get("/api/faq", faq_search)
-    r.add_static("/console/static", HERE / "static", append_version=True)
+    r = Routes(app)
+    r.get("/", root, PUBLIC)
+    r.get("/console/", home, ANYONE)
+    r.get("/console/login", login_page, PUBLIC)
+    r.post("/console/login", login, PUBLIC)
+    r.post("/console/logout", logout, ANYONE)
+    r.get("/console/desk", desk, STAFF)
+    r.get("/console/wallboard", wallboard, SUPERVISORS)
+    r.get("/console/viewer", viewer, READERS)
+    r.get("/console/admin", admin, ADMIN_ONLY)
+    r.post("/console/admin/users", add_user, ADMIN_ONLY)
+    r.post("/console/admin/users/{name}", change_user, ADMIN_ONLY)
+    r.post("/console/admin/import", import_csv, ADMIN_ONLY)
+    r.post("/console/admin/retention", set_retention, ADMIN_ONLY)
+    r.post("/console/admin/export", export_download, ADMIN_ONLY)
+    r.get("/api/directory", directory_search, STAFF)
+    r.get("/api/faq", faq_search, STAFF)
+    r.static("/console/static", HERE / "static")

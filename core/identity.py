@@ -10,11 +10,14 @@ from aiohttp import web
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking: a console user (user_id set) or the API token's holder."""
+    """Who is asking: a console user (user_id, role and, for operators, their extension
+    set) or the API token's holder."""
 
     name: str
     client: str
     user_id: str | None = None
+    role: str | None = None
+    agent_id: str | None = None
 
 
 ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)

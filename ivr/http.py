@@ -6,14 +6,18 @@ error id, like the rest of the API.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from core.access import ADMIN_ONLY, STAFF, SUPERVISORS, Routes
 from core.errors import json_error, json_object
 
+from . import admin_http
+from .appkeys import IVR, SCHEDULES_LOCK
 from .errors import InvalidRequest, UnknownService
-from .service import IvrService
 
-IVR: web.AppKey[IvrService] = web.AppKey("ivr", IvrService)
+__all__ = ["IVR", "add_routes"]
 
 
 async def flows_info(request: web.Request) -> web.Response:
@@ -119,15 +123,22 @@ async def delete_event(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/flows", flows_info)
-    r.add_post("/api/flows/reload", flows_reload)
-    r.add_get("/api/schedules/{service}", schedule_status)
-    r.add_post("/api/schedules/{service}/override", set_override)
-    r.add_get("/api/schedules/overrides/history", override_history)
+    app[SCHEDULES_LOCK] = asyncio.Lock()
+    r = Routes(app)
+    r.get("/api/flows", flows_info, SUPERVISORS)
+    r.post("/api/flows/reload", flows_reload, ADMIN_ONLY)
+    r.get("/api/schedules/{service}", schedule_status, SUPERVISORS)
+    r.post("/api/schedules/{service}/override", set_override, SUPERVISORS)
+    r.get("/api/schedules/overrides/history", override_history, SUPERVISORS)
     # the event-information board (/api/events is the ACD's live WebSocket)
-    r.add_get("/api/board", list_events)
-    r.add_get("/api/board/now", board_now)
-    r.add_post("/api/board/events", put_event)
-    r.add_post("/api/board/events/{event}/status", event_status)
-    r.add_post("/api/board/events/{event}/delete", delete_event)
+    r.get("/api/board", list_events, SUPERVISORS)
+    r.get("/api/board/now", board_now, STAFF)
+    r.post("/api/board/events", put_event, ADMIN_ONLY)
+    r.post("/api/board/events/{event}/status", event_status, ADMIN_ONLY)
+    r.post("/api/board/events/{event}/delete", delete_event, ADMIN_ONLY)
+    # dated closures in schedules.yaml, and the TTS preview of an announcement
+    r.get("/api/closures", admin_http.list_closures, SUPERVISORS)
+    r.post("/api/closures", admin_http.add_closure_api, ADMIN_ONLY)
+    r.post("/api/closures/delete", admin_http.delete_closure_api, ADMIN_ONLY)
+    r.post("/api/tts/preview", admin_http.tts_preview, ADMIN_ONLY)
+    r.get("/api/tts/{lang}/{key}", admin_http.tts_file, ADMIN_ONLY)

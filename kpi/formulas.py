@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from core.calls import OFFERED_OUTCOMES, Outcome
 from core.clock import CITY_TZ, QUICK_ANSWER_S
+from core.interactions import OutcomeClass
 
 DEFAULT_SHORT_ABANDON_S = 5.0
 TARGETS: Mapping[str, float] = {"answer_rate": 0.80, "quick_answer_rate": 0.80, "fcr": 0.50}
@@ -39,22 +39,6 @@ TARGETS: Mapping[str, float] = {"answer_rate": 0.80, "quick_answer_rate": 0.80, 
 # outcomes of calls that reached the waiting line (core.calls.Call.outcome)
 
 
-class OutcomeClass(StrEnum):
-    """Interaction record classes (応対記録) as the city's contract names them."""
-
-    COMPLETE = "完了"  # answered from the FAQ or the web
-    PARTIAL = "一部完了"  # partly answered
-    TRANSFER_FAQ = "転送F"  # transferred because the FAQ says so
-    PUT_THROUGH = "取次"  # put through to a named person or section on request
-    TRANSFER = "転送"  # no information available, handed to city staff
-    OTHER = "その他"  # excluded from FCR; needs a kind
-
-
-class OtherKind(StrEnum):
-    CITY_STAFF = "city_staff"
-    SALES = "sales"
-    WRONG_NUMBER = "wrong_number"
-    ONE_RING = "one_ring"
 
 
 RESOLVED = frozenset({OutcomeClass.COMPLETE, OutcomeClass.PARTIAL, OutcomeClass.TRANSFER_FAQ})

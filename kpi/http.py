@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from acd.wiring import ACD
-from console.auth import OPERATOR, SESSION
+from core.access import READERS, STAFF, SUPERVISORS, Role, Routes
 from core.clock import CITY_TZ
 from core.errors import ascii_decimal, json_error, json_object
+from core.identity import actor_of
 
 from .errors import BadQuery, InvalidRecord, KpiError, NotYourCall
 from .formulas import BUCKETS, TARGETS
@@ -127,14 +127,16 @@ async def post_interaction(request: web.Request) -> web.Response:
     call they answered, in their own name (else anyone could forge another's FCR and block
     the real record with a 409)."""
     data = await json_object(request)
-    session = request.get(SESSION)
-    operator = session.agent_id if session is not None and session.role == OPERATOR else None
+    actor = actor_of(request)
+    is_operator = actor.role == Role.OPERATOR
+    operator = actor.agent_id if is_operator else None
+    kpi = request.app[KPI]
     try:
         new = parse_interaction(data)
-        if new.agent_id is not None and new.agent_id not in request.app[ACD].acd.agents:
+        if new.agent_id is not None and new.agent_id not in kpi.known_agents:
             raise InvalidRecord("agent_id", f"agent_id {new.agent_id!r} is not a known "
                                 "operator's extension")
-        if session is not None and session.role == OPERATOR:
+        if is_operator:
             if operator is None or new.agent_id not in (None, operator):
                 raise NotYourCall("an operator records interactions in their own name only")
         row = await request.app[KPI].add_interaction(new, answered_by=operator)
@@ -154,7 +156,8 @@ async def list_interactions(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/kpi", get_kpi)
-    app.router.add_get("/api/kpi/staffing", get_staffing)
-    app.router.add_post("/api/interactions", post_interaction)
-    app.router.add_get("/api/interactions", list_interactions)
+    r = Routes(app)
+    r.get("/api/kpi", get_kpi, SUPERVISORS)
+    r.get("/api/kpi/staffing", get_staffing, SUPERVISORS)
+    r.post("/api/interactions", post_interaction, STAFF)
+    r.get("/api/interactions", list_interactions, READERS)

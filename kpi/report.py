@@ -30,10 +30,11 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from core.interactions import OutcomeClass
 from store.models import CallRecord
 
 from .errors import BadQuery
-from .formulas import TARGETS, Kpi, OutcomeClass, compute
+from .formulas import TARGETS, Kpi, compute
 from .http import parse_time
 from .service import KpiService, call_facts, interaction_facts
 from .staffing import seats

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.interactions import OtherKind, OutcomeClass
 from store.db import Database
 from store.models import AgentStateChange, CallRecord, InteractionRecord
 
@@ -20,8 +21,6 @@ from .formulas import (
     CallFacts,
     InteractionFacts,
     Kpi,
-    OtherKind,
-    OutcomeClass,
     StateSpan,
     compute,
 )
@@ -143,8 +142,10 @@ class KpiService:
     def __init__(self, db: Database,
                  live_call: Callable[[str], CallRef | None] = lambda _id: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 short_abandon_s: float = DEFAULT_SHORT_ABANDON_S) -> None:
+                 short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
+                 known_agents: frozenset[str] = frozenset()) -> None:
         self.db = db
+        self.known_agents = known_agents  # the operators' extensions an interaction may name
         self.live_call = live_call
         self.clock = clock
         self.short_abandon_s = short_abandon_s

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.access import ADMIN_ONLY, READERS, Routes
 from core.calls import Outcome
 from core.errors import ascii_digits, decimal_param, int_param, json_error
 from core.identity import Actor
@@ -215,8 +216,9 @@ async def audit_log(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/recordings", list_recordings)
-    app.router.add_get("/api/recordings/{id}", recording_details)
-    app.router.add_get("/api/recordings/{id}/audio", recording_audio)
-    app.router.add_get("/api/recordings/{id}/peaks", recording_peaks)
-    app.router.add_get("/api/audit", audit_log)
+    r = Routes(app)
+    r.get("/api/recordings", list_recordings, READERS)
+    r.get("/api/recordings/{id}", recording_details, READERS)
+    r.get("/api/recordings/{id}/audio", recording_audio, READERS)
+    r.get("/api/recordings/{id}/peaks", recording_peaks, READERS)
+    r.get("/api/audit", audit_log, ADMIN_ONLY)

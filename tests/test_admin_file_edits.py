@@ -15,7 +15,7 @@ from test_console_admin import App, _admin
 from test_console_auth import app_client
 
 from console import directory as directory_module
-from console.hours import remove_closure
+from ivr.closures import remove_closure
 from madoguchi.engine import Engine
 
 __all__ = ["app_client"]  # the fixture

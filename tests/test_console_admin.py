@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from test_console_auth import PASSWORD, _login, _user, app_client
 
 from console.auth import COOKIE, Console, Session
-from console.hours import ClosureError, DatedClosure, add_closure, remove_closure
+from ivr.closures import ClosureError, DatedClosure, add_closure, remove_closure
 from madoguchi.engine import Engine
 from recordings.config import RETENTION_FILE, saved_retention
 from recordings.service import RecordingService

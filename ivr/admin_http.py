@@ -1,0 +1,145 @@
+"""The IVR's admin routes: dated closures (holidays) written into config/schedules.yaml, and
+a preview of an event's announcement with the IVR's own TTS."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from core.errors import json_error, json_object
+from core.yamlconf import ConfigError, read_config_text
+
+from .appkeys import IVR, SCHEDULES_LOCK
+from .closures import (
+    ClosureError,
+    DatedClosure,
+    add_closure,
+    check_name,
+    remove_closure,
+    write_atomically,
+)
+from .errors import InvalidRequest
+from .events import announcement_text, parse_event
+from .prompts import LANGUAGES
+
+# ---- dated closures (holidays) in config/schedules.yaml -------------------------------------
+
+
+def _day(raw: Any, what: str) -> date:
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise json_error(400, "invalid", f"'{what}' must be a date YYYY-MM-DD") from exc
+
+
+def _closures(request: web.Request) -> list[dict[str, Any]]:
+    sched = request.app[IVR].current.schedules
+    items = [{"date": d.isoformat(), "name": n, "services": []}
+             for d, n in sched.dated_closures.items()]
+    items += [{"date": date(c.year, *c.start).isoformat(), "name": c.name,
+               "services": list(c.services)} for c in sched.closures if c.year is not None]
+    return sorted(items, key=lambda i: (i["date"], i["services"]))
+
+
+async def list_closures(request: web.Request) -> web.Response:
+    return web.json_response({"items": _closures(request)})
+
+
+async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
+    """Write schedules.yaml atomically, reload like a flows reload; on refusal put the old
+    text back (the old flow set never stopped serving) and answer with file:line."""
+    ivr = request.app[IVR]
+    path = ivr.sources.config_dir / "schedules.yaml"
+    async with request.app[SCHEDULES_LOCK]:
+        try:
+            # strict UTF-8 as the loader reads it; a bad byte put there by hand is named
+            old = await asyncio.to_thread(read_config_text, path)
+        except ConfigError as exc:
+            return web.json_response({
+                "error": "invalid_schedules", "message": "schedules.yaml on disk cannot be "
+                "read; it is unchanged", "errors": [str(exc)]}, status=422)
+        try:
+            new = change(old, path)
+        except ClosureError as exc:
+            raise json_error(400, "invalid", str(exc)) from exc
+        await asyncio.to_thread(write_atomically, path, new)
+        try:
+            result = await ivr.reload()
+        except BaseException:
+            await asyncio.to_thread(write_atomically, path, old)
+            raise
+        if not result.ok:
+            await asyncio.to_thread(write_atomically, path, old)
+            return web.json_response({
+                "error": "invalid_schedules", "message": "refused: schedules.yaml is "
+                "unchanged and the current hours keep serving", "errors": result.errors},
+                status=422)
+    return web.json_response({"ok": True, "version": result.version,
+                              "items": _closures(request)})
+
+
+async def add_closure_api(request: web.Request) -> web.Response:
+    body = await json_object(request, limit=16 * 1024)
+    day = _day(body.get("date"), "date")
+    try:
+        name = check_name(str(body.get("name", "")))
+    except ClosureError as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    service = str(body.get("service", ""))
+    if service != "*" and service not in request.app[IVR].current.entry:
+        raise json_error(400, "invalid", "'service' must be a service id or * (every one)")
+    for item in _closures(request):
+        if item["date"] == day.isoformat() and (not item["services"] or service == "*"
+                                                or service in item["services"]):
+            raise json_error(409, "exists", f"{day.isoformat()} is already a closure "
+                             f"({item['name']})")
+    closure = DatedClosure(day, name, () if service == "*" else (service,))
+    return await _rewrite_schedules(request, lambda old, _path: add_closure(old, closure))
+
+
+async def delete_closure_api(request: web.Request) -> web.Response:
+    body = await json_object(request, limit=16 * 1024)
+    day = _day(body.get("date"), "date")
+    service = str(body.get("service", ""))
+    services = sorted(request.app[IVR].current.entry)
+    if service not in services:
+        raise json_error(400, "invalid", "'service' must be a service id")
+    return await _rewrite_schedules(
+        request, lambda old, path: remove_closure(old, path, day, service, services))
+
+
+# ---- TTS preview of an event announcement ---------------------------------------------------
+_TTS_KEY = re.compile(r"[0-9a-f]{24}")
+
+
+async def tts_preview(request: web.Request) -> web.Response:
+    """Render the announcement of an event as edited (not saved) with the IVR's own TTS and
+    cache; the text reaches the synthesiser as argv or a file, never through a shell."""
+    ivr = request.app[IVR]
+    body = await json_object(request, limit=16 * 1024)
+    lang = body.get("lang")
+    if lang not in LANGUAGES:
+        raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")
+    statuses = ivr.current.board.statuses
+    try:
+        event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
+    except InvalidRequest as exc:
+        raise json_error(400, "invalid", str(exc)) from exc
+    text = announcement_text(event, statuses[event.status], lang)
+    key = await asyncio.to_thread(ivr.tts.render, text, lang)
+    if key is None:
+        raise json_error(503, "no_tts", f"no text-to-speech for {lang} on this server")
+    return web.json_response({"lang": lang, "text": text, "audio_url": f"/api/tts/{key}"})
+
+
+async def tts_file(request: web.Request) -> web.StreamResponse:
+    lang, key = request.match_info["lang"], request.match_info["key"]
+    path = request.app[IVR].tts.root / lang / f"{key}.wav"
+    if lang not in LANGUAGES or not _TTS_KEY.fullmatch(key) or not path.is_file():
+        raise json_error(404, "not_found", "no such rendered announcement")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+                                           "Cache-Control": "no-store"})

@@ -1,0 +1,62 @@
+"""The application's adapters between features: each feature states what it needs from the
+others as a port (a Protocol in its own package); these classes provide them from the
+features' services, so no feature imports another."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+
+from console.ports import CenterFacts, ConsolePorts, ExportSummary, RecordingsAdmin
+from core.settings import Settings
+from ivr.schedule import OverrideMode
+from ivr.service import IvrService
+from recordings.config import MIN_RETENTION_DAYS, recording_settings, save_retention
+from recordings.export import export_stream
+from recordings.service import RecordingService
+
+
+class RecordingsForConsole(RecordingsAdmin):
+    min_retention_days = MIN_RETENTION_DAYS
+
+    def __init__(self, recordings: RecordingService, settings: Settings) -> None:
+        self.recordings = recordings
+        self.settings = settings
+
+    def retention_days(self) -> int:
+        return self.recordings.settings.retention_days
+
+    def configured_retention_days(self) -> int:
+        return recording_settings(self.settings).retention_days
+
+    async def set_retention(self, days: int) -> int:
+        # on disk first: the purge of a restarted engine must see the same value
+        await asyncio.to_thread(save_retention, self.settings.state_dir, days)
+        old = self.recordings.settings.retention_days
+        self.recordings.settings = replace(self.recordings.settings, retention_days=days)
+        return old
+
+    async def export(self, start: datetime, end: datetime,
+                     write: Callable[[bytes], Awaitable[None]]) -> ExportSummary:
+        async def sink(chunk: bytes) -> None:
+            await write(chunk)
+
+        return await export_stream(self.recordings, start, end, sink)
+
+
+class IvrForConsole(CenterFacts):
+    def __init__(self, ivr: IvrService) -> None:
+        self.ivr = ivr
+
+    def services(self) -> list[str]:
+        return sorted(self.ivr.current.entry)
+
+    def override_modes(self) -> list[str]:
+        return [m.value for m in OverrideMode]
+
+
+def console_ports(ivr: IvrService, recordings: RecordingService,
+                  settings: Settings) -> ConsolePorts:
+    return ConsolePorts(RecordingsForConsole(recordings, settings), IvrForConsole(ivr))
