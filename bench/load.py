@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from load_stats import RunFigures, fairness, percentile, summarize  # noqa: E402
 from stack_setup import madoguchi_cmd, open_around_the_clock  # noqa: E402
 
+from ami_bridge.pbx.conffile import PATH, Field, fill  # noqa: E402
 from ami_bridge.pbx.runner import choose, remote_command  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
@@ -116,7 +117,7 @@ APP_QUEUE_DIALPLAN = """
 exten => s,1,Answer()
  same => n,Background(hello-world)
  same => n,WaitExten(10)
-exten => 1,1,MixMonitor({recordings}/bench/${{UNIQUEID}}.wav,b)
+exten => 1,1,MixMonitor({{recordings}}/bench/${UNIQUEID}.wav,b)
  same => n,Queue(failopen-city,,,,3600)
  same => n,Hangup(16)
 exten => t,1,Hangup(16)
@@ -132,7 +133,9 @@ def add_app_queue_route(etc: Path) -> None:
     assert m is not None, "fail-open MixMonitor not found in the generated dialplan"
     text = text.replace("[from-trunk]\n",
                         "[from-trunk]\nexten => 9000,1,Goto(bench-appqueue,s,1)\n", 1)
-    path.write_text(text + APP_QUEUE_DIALPLAN.format(recordings=m.group(1)), encoding="utf-8")
+    # through the writer's template checks: the path's kind, balanced brackets
+    bench = fill("extensions.conf", APP_QUEUE_DIALPLAN, {"recordings": Field(PATH, m.group(1))})
+    path.write_text(text + bench, encoding="utf-8")
 
 
 PCAP_MS = 4720  # /usr/share/sip-tester/g711a.pcap: 236 packets of 20 ms

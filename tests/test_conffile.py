@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -153,15 +154,27 @@ def test_the_dialplan_routes_each_did_and_fills_every_field(
 
 # ---- the writer itself ---------------------------------------------------------------------
 
+def balanced(text: str) -> bool:
+    opened = []
+    for ch in text:
+        if ch in "([{":
+            opened.append(ch)
+        elif ch in ")]}":
+            if not opened or opened.pop() + ch not in ("()", "[]", "{}"):
+                return False
+    return not opened
+
+
 _NAME = st.from_regex(r"[A-Za-z0-9_.@+-]{1,12}", fullmatch=True)
-_KEY = st.from_regex(r"[A-Za-z0-9_.(),/-]{1,16}", fullmatch=True)
+_KEY = st.from_regex(r"[A-Za-z0-9_.(),/-]{1,16}", fullmatch=True).filter(balanced)
 _VALUE = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp"),
                                blacklist_characters=";"), max_size=24).map(str.strip)
 _COMMENT = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")),
                    max_size=24)
 _SECTIONS = st.lists(st.builds(
     Section, _NAME,
-    st.lists(st.one_of(st.builds(Option, _KEY, _VALUE, st.sampled_from([" = ", " => "])),
+    st.lists(st.one_of(st.builds(Option, _KEY, _VALUE.filter(balanced),
+                                 st.sampled_from([" = ", " => "])),
                        st.builds(Comment, _COMMENT)), max_size=5),
     st.lists(_COMMENT, max_size=2)), max_size=4)
 
@@ -207,6 +220,67 @@ def test_every_part_of_a_file_refuses_line_breaks_controls_and_semicolons(bad: s
 def test_section_names_and_keys_are_plain(sections: list[Section], reason: str) -> None:
     with pytest.raises(ConfWriteError, match=re.escape(reason)):
         render("x.conf", sections)
+
+
+# ---- brackets ------------------------------------------------------------------------------
+
+_BRACKET_REFUSAL = r"brackets \( \) \[ \] \{ \} must be balanced$"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("()[]{}a"), min_size=1, max_size=12))
+def test_a_value_is_written_exactly_when_its_brackets_balance(value: str) -> None:
+    sections = [Section("s", [Option("k", value)])]
+    if balanced(value):
+        assert parse(render("x.conf", sections)) == meant(sections)
+    else:
+        with pytest.raises(ConfWriteError, match=r"^cannot write x.conf \[s\] k: the value "
+                           r"contains U\+00(28|29|5B|5D|7B|7D) .*" + _BRACKET_REFUSAL):
+            render("x.conf", sections)
+
+
+@pytest.mark.parametrize(("value", "char", "at", "why"), [
+    ("verbose(1", "(", 8, "it is never closed; "),
+    ("a)b", ")", 2, ""),
+    ("(a]", "]", 3, ""),
+    ("{a(b}c)", "}", 5, ""),
+    ("[a](b", "(", 4, "it is never closed; "),
+])
+def test_an_unbalanced_bracket_is_named_with_where_it_is(value: str, char: str, at: int,
+                                                          why: str) -> None:
+    with pytest.raises(ConfWriteError) as err:
+        render("x.conf", [Section("s", [Option("k", value)])])
+    assert str(err.value) == (
+        f"cannot write x.conf [s] k: the value contains U+{ord(char):04X} "
+        f"({unicodedata.name(char).lower()}) at character {at}; {why}brackets ( ) [ ] {{ }} "
+        "must be balanced")
+
+
+def test_keys_need_balanced_brackets() -> None:
+    assert render("m.conf", [Section("s", [Option("eventfilter(action(include),name(X))", "")])])
+    with pytest.raises(ConfWriteError, match=r"^cannot write m.conf \[s\] eventfilter\(name\(X\): "
+                       r"the key contains U\+0028 .* never closed"):
+        render("m.conf", [Section("s", [Option("eventfilter(name(X)", "")])])
+
+
+def test_dialplan_lines_need_balanced_brackets() -> None:
+    at = Place("extensions.conf", "ctx", "thing")
+    assert same(at, "Set", "X=${IF($[1 > 0]?a:b)}").text == \
+        " same => n,Set(X=${IF($[1 > 0]?a:b)})"
+    for args in ("X=a)", "X=${Y", "X=$[1]]", "X=(}"):
+        with pytest.raises(ConfWriteError, match=r"^cannot write extensions.conf \[ctx\] thing: "
+                           r"the dialplan line contains .*" + _BRACKET_REFUSAL):
+            same(at, "Set", args)
+
+
+def test_template_lines_need_balanced_brackets_but_comments_may_say_anything() -> None:
+    assert fill("e.conf", "; (a ]\n[c]\n ; {b\nexten => s,1,NoOp(x)\n", {})
+    with pytest.raises(ConfWriteError, match=r"^cannot write e.conf: the template line 3 "
+                       r"contains U\+0028 .* never closed"):
+        fill("e.conf", "; ok\n[c]\nexten => s,1,NoOp(x\n", {})
+    with pytest.raises(ConfWriteError, match=r"the template line 2 contains U\+005D .* "
+                       r"at character 30"):
+        fill("e.conf", "[c]\n same => n,GotoIf($[${X} > 1]]?a)\n", {})
 
 
 # ---- dialplan values and lines ------------------------------------------------------------
@@ -298,7 +372,8 @@ WHERE = {
 }
 
 
-@pytest.mark.parametrize("bad", ["\n", "\r", ";", "\x00"])
+# a bracket: an unbalanced one in a dialplan argument ends it early (and no such value needs one)
+@pytest.mark.parametrize("bad", ["\n", "\r", ";", "\x00", "(", ")", "[", "}"])
 @pytest.mark.parametrize("field", list(WHERE))
 def test_a_bad_value_in_any_field_is_refused_naming_where(
         loaded: tuple[Settings, Secrets], field: str, bad: str) -> None:

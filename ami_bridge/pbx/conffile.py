@@ -2,7 +2,9 @@
 
 Values reach the generated files from config/, state/secrets.json and the state path. In an
 Asterisk .conf file a line break starts a new option, section or extension and `;` starts a
-comment, so one such character in a value could cut it short or add configuration. Every
+comment, so one such character in a value could cut it short or add configuration; in a
+dialplan line an unbalanced bracket ends an application's arguments, a ${...} or a $[...]
+early, so keys, values and dialplan lines must have their brackets balanced too. Every
 section name, key, value and comment passes through here and a refused one raises
 ConfWriteError naming the file, section, key and character (never the value: it may be a
 secret). Values inside dialplan application arguments must also match a strict pattern for
@@ -84,6 +86,24 @@ def _check_text(place: Place, what: str, text: str, comment: bool = False) -> No
                           "configuration")
 
 
+_CLOSING = {")": "(", "]": "[", "}": "{"}
+_BALANCE = "brackets ( ) [ ] { } must be balanced"
+
+
+def _check_brackets(place: Place, what: str, text: str) -> None:
+    """Each (, [ and { closed by its own kind, innermost first."""
+    opened: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            opened.append(i)
+        elif ch in _CLOSING:
+            if not opened or text[opened[-1]] != _CLOSING[ch]:
+                raise _refuse(place, what, text, i, _BALANCE)
+            opened.pop()
+    if opened:
+        raise _refuse(place, what, text, opened[-1], f"it is never closed; {_BALANCE}")
+
+
 def _check_chars(place: Place, what: str, text: str, allowed: re.Pattern[str],
                  shown: str) -> None:
     _check_text(place, what, text)
@@ -96,6 +116,7 @@ def _check_chars(place: Place, what: str, text: str, allowed: re.Pattern[str],
 
 def _check_value(place: Place, value: str) -> None:
     _check_text(place, "value", value)
+    _check_brackets(place, "value", value)
     if value != value.strip(" "):  # Asterisk drops them: a password would silently differ
         raise ConfWriteError(place, "the value starts or ends with a space")
 
@@ -133,6 +154,7 @@ def _comment_line(place: Place, text: str) -> str:
 def _option_line(file: str, section: str, option: Option) -> str:
     place = Place(file, section, option.key)
     _check_chars(place, "key", option.key, _KEY_CHARS, "letters, digits and _ . ( ) , / -")
+    _check_brackets(place, "key", option.key)
     if option.op not in SEPARATORS:
         raise ConfWriteError(place, f"unknown separator {option.op!r}")
     value = str(option.value)
@@ -222,6 +244,7 @@ def _line(place: Place, head: str, priority: str, app: str,
     # plain strings are the code's own text; each Field is checked for its kind
     text = "".join(a.checked(place) if isinstance(a, Field) else a for a in args)
     _check_text(place, "dialplan line", text)
+    _check_brackets(place, "dialplan line", text)
     return DialplanLine(f"{head}{priority},{app}({text})")
 
 
@@ -254,8 +277,11 @@ def fill(file: str, template: str, fields: Mapping[str, Field | Sequence[Dialpla
         return value
 
     for number, line in enumerate(template.splitlines(), 1):
-        # a misspelt field would reach Asterisk as text; comment lines may mention {{...}}
-        if not line.lstrip().startswith(";") and re.search(r"\{\{|\}\}", _FIELD.sub("", line)):
+        if line.lstrip().startswith(";"):
+            continue  # comment lines may mention {{...}} and say anything
+        # a misspelt field would reach Asterisk as text
+        if re.search(r"\{\{|\}\}", _FIELD.sub("", line)):
             raise ConfWriteError(Place(file), f"line {number} of the template has '{{{{' or "
                                  "'}}' outside a {{name}} field")
+        _check_brackets(Place(file), f"template line {number}", line)
     return _FIELD.sub(replace, template)
