@@ -15,17 +15,13 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from ami_bridge.dialplan import ADOPTED, CALLER_NUMBER, Context, Var
+from ami_bridge.recording_names import relative_name
 from core.calls import Call, CallTracker, clean_number
-from recordings.files import relative_name
 
 from .service import Acd, AmiPort
 
 log = logging.getLogger(__name__)
-
-VARIABLES = ("MADO_CALL_ID", "MADO_SERVICE", "MADO_DID", "MADO_QUEUE", "MADO_OFFERED",
-             "MADO_QUEUED", "MADO_ANSWERED", "MADO_AGENT", "MADO_PRIORITY", "MADO_LANGUAGE",
-             "MADO_PATH", "MADO_TOPIC", "CALLERID(num)")
-
 
 def _time(raw: str) -> datetime | None:
     try:
@@ -36,33 +32,33 @@ def _time(raw: str) -> datetime | None:
 
 async def _vars(ami: AmiPort, channel: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name in VARIABLES:
+    for name in ADOPTED:  # MADO_CALL_ID first: without one the channel is not ours
         try:
             reply = await ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
         except Exception:  # the channel went away meanwhile
             return {}
         out[name] = reply.get("Value", "") or ""
-        if name == "MADO_CALL_ID" and not out[name]:
+        if name == Var.CALL_ID and not out[name]:
             return {}  # not one of our calls (an operator's own call, a fail-open caller)
     return out
 
 
 def call_from_vars(v: Mapping[str, str], uniqueid: str, channel: str) -> Call | None:
-    offered = _time(v.get("MADO_OFFERED", ""))
-    call_id = v.get("MADO_CALL_ID", "")
-    if offered is None or len(call_id) != 32 or not v.get("MADO_QUEUE"):
+    offered = _time(v.get(Var.OFFERED, ""))
+    call_id = v.get(Var.CALL_ID, "")
+    if offered is None or len(call_id) != 32 or not v.get(Var.QUEUE):
         return None
-    call = Call(uniqueid, channel, v.get("MADO_SERVICE", ""), v.get("MADO_DID", ""),
-                clean_number(v.get("CALLERID(num)")), offered, id=call_id)
-    call.queue = v["MADO_QUEUE"]
-    call.queued_at = _time(v.get("MADO_QUEUED", "")) or offered
-    call.answered_at = _time(v.get("MADO_ANSWERED", ""))
-    call.agent_id = v.get("MADO_AGENT") or None
-    call.language = v.get("MADO_LANGUAGE") or None
-    call.flow_path = [p for p in v.get("MADO_PATH", "").split(",") if p]
-    call.topic = v.get("MADO_TOPIC") or None
+    call = Call(uniqueid, channel, v.get(Var.SERVICE, ""), v.get(Var.DID, ""),
+                clean_number(v.get(CALLER_NUMBER)), offered, id=call_id)
+    call.queue = v[Var.QUEUE]
+    call.queued_at = _time(v.get(Var.QUEUED, "")) or offered
+    call.answered_at = _time(v.get(Var.ANSWERED, ""))
+    call.agent_id = v.get(Var.AGENT) or None
+    call.language = v.get(Var.LANGUAGE) or None
+    call.flow_path = [p for p in v.get(Var.PATH, "").split(",") if p]
+    call.topic = v.get(Var.TOPIC) or None
     # ASCII digits only: str.isdigit() admits '²', which int() refuses
-    priority = v.get("MADO_PRIORITY", "")
+    priority = v.get(Var.PRIORITY, "")
     call.priority = int(priority) if re.fullmatch(r"[0-9]{1,3}", priority) else 0
     call.ring_at = call.queued_at if call.answered_at else None
     call.recording = relative_name(call.id, offered)
@@ -86,7 +82,7 @@ async def adopt_calls(ami: AmiPort, tracker: CallTracker, acd: Acd,
         tracker.adopt(call)
         by_name[name] = call
         adopted += 1
-        if (call.answered_at is None and ev.get("Context") == "mado-hold"
+        if (call.answered_at is None and ev.get("Context") == Context.HOLD
                 and not acd.hung_up_since_resync_began(uniqueid)):
             await acd.enqueue(call)
     for ev in channels:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from ami_bridge.agi_auth import endpoint_of
+from ami_bridge.dialplan import AgiScript, Var
 from ami_bridge.fastagi import AgiSession
 from core.calls import CallTracker, TransferStep
 from core.settings import TransferSettings
@@ -27,7 +28,7 @@ FEATURES: dict[str, tuple[str, str | None]] = {
     "21": ("login", None), "22": ("logout", None), "23": ("away", "break"),
     "24": ("back", None), "25": ("end_wrap_up", None), "26": ("away", "meeting"),
 }
-SCRIPTS = ("feature", "transfer")
+SCRIPTS = (AgiScript.FEATURE, AgiScript.TRANSFER)
 
 
 class OperatorAgi:
@@ -37,9 +38,9 @@ class OperatorAgi:
         self.transfers = transfers
 
     async def handle(self, session: AgiSession) -> None:
-        if session.script == "feature":
+        if session.script == AgiScript.FEATURE:
             await self._feature(session)
-        elif session.script == "transfer":
+        elif session.script == AgiScript.TRANSFER:
             await self._transfer(session)
 
     async def _feature(self, session: AgiSession) -> None:
@@ -70,11 +71,11 @@ class OperatorAgi:
             target = resolve(self.transfers, number)
         except TransferRefused as exc:
             log.info("transfer from %s refused: %s", endpoint or session.channel, exc)
-            await session.set_variable("MADO_TRANSFER_DIAL", "")
+            await session.set_variable(Var.TRANSFER_DIAL, "")
             return
         # a blind transfer runs on the caller's own channel: record the hand-over there
         call = self.tracker.get(session.uniqueid)
         if call is not None:
             call.transfers.append(TransferStep(call.agent_id, target.number, "blind",
                                                self.tracker.clock()))
-        await session.set_variable("MADO_TRANSFER_DIAL", target.dial)
+        await session.set_variable(Var.TRANSFER_DIAL, target.dial)

@@ -6,8 +6,9 @@ the caller's channel as data, so when the operator answers app_bridge pulls the 
 of the loop into a bridge with them. Who is next is decided by `distributor` (pure); every
 state change goes through the agents' transition table and out through `on_change`.
 
-The caller's channel carries the call's facts as channel variables (MADO_*), so a restarted
-engine can rebuild waiting and connected calls from Asterisk alone (`adopt`).
+The caller's channel carries the call's facts as channel variables (MADO_*, listed with
+their readers in ami_bridge/dialplan.py), so a restarted engine can rebuild waiting and
+connected calls from Asterisk alone (`adopt`).
 
 AMI is the only way to ring anyone, so the ACD dispatches only while the link is up and its
 view has been rebuilt from Asterisk since (`resync`, driven by acd/resync.py). A ring whose
@@ -29,6 +30,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
+from ami_bridge.dialplan import ENTRY, Context, TransferExten, Var
 from core.calls import Call, CallTracker, TransferStep
 from core.settings import Queue, Settings
 from core.transfers import TransferTarget, resolve
@@ -117,7 +119,7 @@ class Acd:
 
     async def _beat(self) -> None:
         try:
-            await self.ami.send({"Action": "Setvar", "Variable": "MADO_ALIVE",
+            await self.ami.send({"Action": "Setvar", "Variable": Var.ALIVE,
                                  "Value": str(int(time.time()))})
         except Exception as exc:  # AMI down: nothing to tell; the next beat retries
             log.debug("heartbeat: %r", exc)
@@ -179,11 +181,10 @@ class Acd:
         self.dispatch()  # first: an operator's ring does not wait for the variables below
         # facts a restarted engine needs, and the hold loop's announcement interval
         self._spawn_facts(call.channel, {
-            "MADO_CALL_ID": call.id, "MADO_OFFERED": f"{call.offered_at.timestamp():.3f}",
-            "MADO_QUEUED": f"{queued_at.timestamp():.3f}", "MADO_PRIORITY": str(
-                call.priority), "MADO_LANGUAGE": call.language or "",
-            "MADO_PATH": ",".join(call.flow_path), "MADO_TOPIC": call.topic or "",
-            "MADO_ANNOUNCE_EVERY": str(queue.announce_every)})
+            Var.CALL_ID: call.id, Var.OFFERED: f"{call.offered_at.timestamp():.3f}",
+            Var.QUEUED: f"{queued_at.timestamp():.3f}", Var.PRIORITY: str(call.priority),
+            Var.LANGUAGE: call.language or "", Var.PATH: ",".join(call.flow_path),
+            Var.TOPIC: call.topic or "", Var.ANNOUNCE_EVERY: str(queue.announce_every)})
 
     def caller_gone(self, call: Call) -> None:
         """The caller hung up: forget them wherever they were and stop ringing for them."""
@@ -244,11 +245,11 @@ class Acd:
             "Channel": f"PJSIP/{ring.agent.id}",
             "Application": "Bridge",
             # F: when the operator hangs up first, the caller leaves the bridge to a hang-up
-            "Data": f"{ring.call.channel},F(mado-after^s^1)",
+            "Data": f"{ring.call.channel},F({Context.AFTER}^{ENTRY}^1)",
             "ChannelId": ring.channel_id,
             "Timeout": str(ring_timeout * 1000),
             "CallerID": f"\"{ring.call.caller}\" <{ring.call.caller}>",
-            "Variable": f"MADO_CALL_ID={ring.call.id}",
+            "Variable": f"{Var.CALL_ID}={ring.call.id}",
         }
         try:
             response = await self.ami.originate(action, timeout=ring_timeout + 10)
@@ -325,8 +326,7 @@ class Acd:
         self.talking[ring.channel_id] = ring
         log.info("call %s answered by %s", ring.call.id, ring.agent.id)
         self._spawn_facts(ring.call.channel, {
-            "MADO_AGENT": ring.agent.id, "MADO_ANSWERED": f"{now.timestamp():.3f}",
-            "MADO_AGENT_LEG": ring.channel_id})
+            Var.AGENT: ring.agent.id, Var.ANSWERED: f"{now.timestamp():.3f}"})
         if self.on_answer is not None:
             self.on_answer(ring.call)
 
@@ -348,12 +348,12 @@ class Acd:
             target = resolve(self.settings.transfers, queue.overflow_target)
             call.transfers.append(TransferStep(None, target.number, "overflow",
                                                self.tracker.clock()))
-            self._spawn(self._overflow_redirect(call, "transfer",
-                                                {"MADO_TRANSFER_DIAL": target.dial}))
+            self._spawn(self._overflow_redirect(call, TransferExten.TRANSFER,
+                                                {Var.TRANSFER_DIAL: target.dial}))
         else:
-            self._spawn(self._overflow_redirect(call, "message", {}))
+            self._spawn(self._overflow_redirect(call, TransferExten.MESSAGE, {}))
 
-    async def _overflow_redirect(self, call: Call, exten: str,
+    async def _overflow_redirect(self, call: Call, exten: TransferExten,
                                  variables: Mapping[str, str]) -> None:
         try:
             await self._redirect(call, exten, variables)
@@ -365,12 +365,13 @@ class Acd:
         for the target; the caller's recording continues; the operator goes to wrap-up."""
         call.transfers.append(TransferStep(by_agent, target.number, "blind",
                                            self.tracker.clock()))
-        await self._redirect(call, "transfer", {"MADO_TRANSFER_DIAL": target.dial})
+        await self._redirect(call, TransferExten.TRANSFER, {Var.TRANSFER_DIAL: target.dial})
 
-    async def _redirect(self, call: Call, exten: str, variables: Mapping[str, str]) -> None:
+    async def _redirect(self, call: Call, exten: TransferExten,
+                        variables: Mapping[str, str]) -> None:
         await self._setvars(call.channel, variables)
         await self.ami.send({"Action": "Redirect", "Channel": call.channel,
-                             "Context": "mado-transfer", "Exten": exten, "Priority": "1"})
+                             "Context": Context.TRANSFER, "Exten": exten, "Priority": "1"})
 
     async def _setvars(self, channel: str, variables: Mapping[str, str]) -> None:
         for name, value in variables.items():

@@ -1,9 +1,8 @@
 """FastAGI adapter for the IVR: runs the pure interpreter against a live channel.
 
 The flow set and the outside world are pinned when the call starts (`IvrService.world()`), so
-a reload mid-call changes nothing for the call. Channel variables the dialplan reads:
-MADO_DEST (queue | transfer | hangup), MADO_TRANSFER_DIAL (a dial string from core.transfers,
-never from the caller), MADO_BOARD and MADO_BOARD_EVERY for the hold loop, IVR_DONE.
+a reload mid-call changes nothing for the call. The channel variables it sets for the
+dialplan, and what they mean, are listed in ami_bridge/dialplan.py.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ from datetime import datetime
 
 from ami_bridge.agi_auth import endpoint_of
 from ami_bridge.agi_errors import AgiCommandFailed, AgiError, AgiHangup
+from ami_bridge.dialplan import AgiScript, Dest, Var
 from ami_bridge.fastagi import AgiSession
+from ami_bridge.recording_names import mixmonitor_args, relative_name
 from core.calls import Call, CallTracker
 from core.errors import ascii_digits
 from core.settings import Settings
-from recordings.files import mixmonitor_args, relative_name
 
 from .interpreter import (
     CallInfo,
@@ -38,7 +38,6 @@ from .service import IvrService
 
 log = logging.getLogger(__name__)
 
-OVERRIDE_SCRIPT = "ivr/override"  # '/' cannot occur in a service id: no clash
 _KEYS = "0123456789*#"
 _MAX_DID = 16  # the call record's column
 
@@ -58,7 +57,7 @@ class IvrRunner:
         self._reported: set[tuple[str, str, str]] = set()
 
     async def handle(self, session: AgiSession) -> None:
-        if session.script == OVERRIDE_SCRIPT:
+        if session.script == AgiScript.OVERRIDE:
             await self._feature_code(session)
             return
         service = self.settings.service(session.script)
@@ -80,9 +79,9 @@ class IvrRunner:
         interp = Interpreter(flow, world, CallInfo(call.caller, call.did, service.id),
                              self.clock)
         try:
-            # caller and operator on separate legs, only while bridged: recordings/files.py
+            # caller and operator on separate legs, only while bridged (recording_names)
             await session.exec("MixMonitor", mixmonitor_args(self.recordings_dir, call.recording))
-            await session.set_variable("MADO_CALL_ID", call.id)
+            await session.set_variable(Var.CALL_ID, call.id)
             instruction = interp.start()
             while True:
                 call.flow_path = list(interp.path)
@@ -94,17 +93,17 @@ class IvrRunner:
                     # the dialplan's route first (a failure now fails open, with nothing
                     # queued), then the ACD rings an operator at once; the hold loop's
                     # variables are set while the phone rings
-                    await self._finish(session, "queue")
+                    await self._finish(session, Dest.QUEUE)
                     await self.on_enqueue(call)
                     await self._hold_variables(session, interp.language)
                     return
                 if isinstance(instruction, TransferTo):
-                    await session.set_variable("MADO_TRANSFER_DIAL", instruction.dial)
-                    await self._finish(session, "transfer")
+                    await session.set_variable(Var.TRANSFER_DIAL, instruction.dial)
+                    await self._finish(session, Dest.TRANSFER)
                     log.info("call %s: IVR transfer to %s", call.id, instruction.number)
                     return
                 if isinstance(instruction, End):
-                    await self._finish(session, "hangup")
+                    await self._finish(session, Dest.HANGUP)
                     return
                 outcome = await self._perform(session, instruction, world.flowset.version)
                 instruction = interp.feed(outcome)
@@ -116,15 +115,15 @@ class IvrRunner:
             # IVR_DONE stays unset: the dialplan fails this call open to app_queue
             log.error("call %s: IVR failed at %s: %s", call.id, interp.path[-1:], exc)
 
-    async def _finish(self, session: AgiSession, dest: str) -> None:
-        await session.set_variable("MADO_DEST", dest)
-        await session.set_variable("IVR_DONE", "1")
+    async def _finish(self, session: AgiSession, dest: Dest) -> None:
+        await session.set_variable(Var.DEST, dest)
+        await session.set_variable(Var.IVR_DONE, "1")
 
     async def _hold_variables(self, session: AgiSession, language: str) -> None:
         board = self.ivr.hold_board(language)
         if board is not None:
-            await session.set_variable("MADO_BOARD", board)
-            await session.set_variable("MADO_BOARD_EVERY",
+            await session.set_variable(Var.BOARD, board)
+            await session.set_variable(Var.BOARD_EVERY,
                                        str(self.ivr.current.board.hold_interval))
 
     def _files(self, audio: tuple[Audio, ...], version: str) -> list[str]:

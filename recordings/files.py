@@ -1,5 +1,6 @@
-"""Recording files on disk: names from our own ids only, completion check, checksum, duration,
-the two-channel archive file, and overwriting before deletion.
+"""Recording files on disk: names from our own ids only (ami_bridge/recording_names.py, shared
+with Asterisk's MixMonitor), completion check, checksum, duration, the two-channel archive
+file, and overwriting before deletion.
 
 Asterisk's MixMonitor writes two mono legs into the spool folder while the call is bridged:
 `<id>-in.wav` (what the caller said) and `<id>-out.wav` (what the caller heard: the operator,
@@ -14,52 +15,22 @@ import array
 import asyncio
 import hashlib
 import os
-import re
 import struct
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-_CALL_ID = re.compile(r"^[0-9a-f]{32}$")
-LEGS = ("in", "out")
-# spool and archive names we produce; anything else found there is a stray file
-LEG_FILE = re.compile(r"^(?P<id>[0-9a-f]{32})-(?P<leg>in|out)\.wav$")
-ARCHIVE_FILE = re.compile(r"^(?P<id>[0-9a-f]{32})\.wav$")
-
-
-class RecordingFileError(Exception):
-    pass
-
-
-def relative_name(call_id: str, started: datetime) -> str:
-    """`YYYY/MM/DD/<call id>.wav`: the call id is our uuid4 hex, never caller text."""
-    if not _CALL_ID.match(call_id):
-        raise RecordingFileError(f"refusing unexpected call id {call_id!r} in a file name")
-    return f"{started:%Y/%m/%d}/{call_id}.wav"
-
-
-def is_call_id(value: str) -> bool:
-    return bool(_CALL_ID.match(value))
-
-
-def leg_name(relative: str, leg: str) -> str:
-    """`YYYY/MM/DD/<id>.wav` → `YYYY/MM/DD/<id>-<leg>.wav`."""
-    if leg not in LEGS or not relative.endswith(".wav"):
-        raise RecordingFileError(f"bad leg {leg!r} for {relative!r}")
-    return f"{relative[:-4]}-{leg}.wav"
-
-
-def mixmonitor_args(asterisk_dir: str, relative: str) -> str:
-    """MixMonitor arguments for a call: no mixed file, the two legs, only while bridged (b).
-
-    b: the recording is the conversation (answer to hang-up), not the IVR or hold music.
-    r(): audio received from the caller's channel; t(): audio sent to it.
-    """
-    rx = f"{asterisk_dir}/{leg_name(relative, 'in')}"
-    tx = f"{asterisk_dir}/{leg_name(relative, 'out')}"
-    return f",br({rx})t({tx})"
+# names shared with Asterisk's MixMonitor live in the adapter; re-exported for this feature
+from ami_bridge.recording_names import ARCHIVE_FILE as ARCHIVE_FILE
+from ami_bridge.recording_names import FAILOPEN_DIR as FAILOPEN_DIR
+from ami_bridge.recording_names import LEG_FILE as LEG_FILE
+from ami_bridge.recording_names import LEGS as LEGS
+from ami_bridge.recording_names import RecordingFileError as RecordingFileError
+from ami_bridge.recording_names import is_call_id as is_call_id
+from ami_bridge.recording_names import leg_name as leg_name
+from ami_bridge.recording_names import mixmonitor_args as mixmonitor_args
+from ami_bridge.recording_names import relative_name as relative_name
 
 
 def safe_path(root: Path, relative: str) -> Path:

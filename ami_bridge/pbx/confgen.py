@@ -3,7 +3,8 @@
 Nothing is edited by hand inside Asterisk's own folders: the generated folder is the whole
 configuration (asterisk.conf points all writable directories at the instance folder). Every
 file is made through conffile.py, which refuses a value that could cut an option short or add
-configuration (a line break, `;`, a dialplan argument of the wrong shape).
+configuration (a line break, `;`, an unbalanced bracket, a dialplan argument of the wrong
+shape). Names the dialplan shares with the engine come from ami_bridge/dialplan.py.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from pathlib import Path
 from core.secrets import KEY_PATTERN, Secrets
 from core.settings import Settings
 
+from ..dialplan import ENTRY, FAILOPEN_QUEUE, AgiScript, Context, TemplateField, Var
+from ..recording_names import FAILOPEN_DIR
 from .conffile import (
     ADDRESS,
     DIGITS,
     ID,
     PATH,
     Comment,
+    ConfWriteError,
     DialplanLine,
     Field,
     Kind,
@@ -123,7 +127,7 @@ def render(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, st
     files = {name: render_file(name, secs)
              for name, secs in sections(settings, secrets, layout).items()}
     files["extensions.conf"] = _dialplan(settings, secrets, layout)
-    files.update((name, "") for name in EMPTY_FILES)
+    files.update((name, render_file(name, [])) for name in EMPTY_FILES)
     return files
 
 
@@ -184,7 +188,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
                                   Option("bind", f"{a.sip_host}:{a.sip_port}")]),
         Section("trunk", [
             Option("type", "endpoint"), Option("transport", "transport-udp"),
-            Option("context", "from-trunk"), Option("identify_by", "ip"),
+            Option("context", Context.FROM_TRUNK), Option("identify_by", "ip"),
             Option("disallow", "all"), Option("allow", "alaw,ulaw"), Option("direct_media", "no"),
             Option("rtp_symmetric", "yes"), Option("dtmf_mode", "rfc4733")],
             comments=["Inbound trunk: only the address in [trunk-identify] may deliver calls. "
@@ -199,7 +203,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
         sections += [
             Section("citypbx", [
                 Option("type", "endpoint"), Option("transport", "transport-udp"),
-                Option("context", "from-citypbx"), Option("identify_by", "ip"),
+                Option("context", Context.FROM_CITYPBX), Option("identify_by", "ip"),
                 Option("disallow", "all"), Option("allow", "alaw,ulaw"),
                 Option("direct_media", "no"), Option("aors", "citypbx")],
                 comments=["outbound only: transfers to city-hall extensions and allowed outside "
@@ -211,7 +215,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
         sections += [
             Section(agent.id, [
                 Option("type", "endpoint"), Option("transport", "transport-udp"),
-                Option("context", "operators"), Option("disallow", "all"),
+                Option("context", Context.OPERATORS), Option("disallow", "all"),
                 Option("allow", "alaw,ulaw"),
                 Comment("media through Asterisk so recording and supervision work"),
                 Option("direct_media", "no"), Option("rtp_symmetric", "yes"),
@@ -234,7 +238,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
 def _queues(settings: Settings) -> list[Section]:
     sections = [Section("general", [Option("persistentmembers", "no")])]
     for q in settings.queues:
-        sections.append(Section(f"failopen-{q.id}", [
+        sections.append(Section(f"{FAILOPEN_QUEUE}{q.id}", [
             Option("strategy", "leastrecent"), Option("timeout", q.ring_timeout),
             Option("wrapuptime", q.wrap_up), Option("retry", 1), Option("ringinuse", "no"),
             Option("musicclass", "default"), Option("joinempty", "yes"),
@@ -256,25 +260,31 @@ def _dialplan(settings: Settings, secrets: Secrets, layout: Layout) -> str:
     routes: list[DialplanLine] = []
     for s in settings.services:
         # service ids and DIDs are validated identifiers and digits; checked again here
-        at = Place("extensions.conf", "from-trunk", f"service {s.id!r}")
+        at = Place("extensions.conf", Context.FROM_TRUNK, f"service {s.id!r}")
+        if s.id in set(AgiScript):
+            # the service id is its IVR script's name: the engine would run the other script
+            raise ConfWriteError(at, "the service id is the name of a FastAGI script "
+                                 f"({', '.join(AgiScript)})")
         did = Field(DIGITS, s.did, f"did of service {s.id!r}")
         routes += [
-            exten(at, did, "1", "Set", "__MADO_SERVICE=", Field(ID, s.id, "service id")),
-            same(at, "Set", "__MADO_DID=", did),
-            same(at, "Set", "__MADO_QUEUE=", Field(ID, s.queue, f"queue of service {s.id!r}")),
-            same(at, "Goto", "mado-inbound,s,1"),
+            exten(at, did, "1", "Set", f"__{Var.SERVICE}=", Field(ID, s.id, "service id")),
+            same(at, "Set", f"__{Var.DID}=", did),
+            same(at, "Set", f"__{Var.QUEUE}=",
+                 Field(ID, s.queue, f"queue of service {s.id!r}")),
+            same(at, "Goto", f"{Context.INBOUND},{ENTRY},1"),
         ]
     return fill("extensions.conf", template, {
-        "did_routes": routes,
-        "agi_key": Field(AGI_KEY, secrets.fastagi_secret),
-        "fastagi": Field(ADDRESS, f"{settings.fastagi.host}:{settings.fastagi.port}"),
-        "recordings": Field(PATH, layout.ast("recordings")),
+        TemplateField.DID_ROUTES: routes,
+        TemplateField.AGI_KEY: Field(AGI_KEY, secrets.fastagi_secret),
+        TemplateField.FASTAGI: Field(ADDRESS,
+                                     f"{settings.fastagi.host}:{settings.fastagi.port}"),
+        TemplateField.RECORDINGS: Field(PATH, layout.ast("recordings")),
     })
 
 
 def write(settings: Settings, secrets: Secrets, layout: Layout) -> Path:
     """Write the configuration and create the instance folders; returns asterisk.conf."""
-    for sub in ("etc", "db", "spool", "run", "log", "recordings", "recordings/failopen",
+    for sub in ("etc", "db", "spool", "run", "log", "recordings", f"recordings/{FAILOPEN_DIR}",
                 "sounds"):
         (layout.local / sub).mkdir(parents=True, exist_ok=True)
     # Asterisk reads its configuration as another user of the folder's group (pbx/sharing.py)
