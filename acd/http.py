@@ -16,9 +16,10 @@ from core.identity import actor_of
 from core.transfers import TransferRefused, resolve
 
 from .agents import IllegalTransition
+from .errors import UnknownOperator
 from .service import OPERATOR_ACTIONS
 from .stats import per_operator
-from .supervision import MODES, Supervision, SupervisionError
+from .supervision import MODES, Supervision
 from .wiring import ACD, AcdParts
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     parts = request.app[ACD]
     agent_id = request.match_info["id"]
     if agent_id not in parts.acd.agents:
-        raise json_error(404, "not_found", "no such operator")
+        raise UnknownOperator()
     body = await json_object(request)
     action, reason = body.get("action"), body.get("reason")
     if action not in OPERATOR_ACTIONS:
@@ -120,12 +121,9 @@ async def monitor(request: web.Request) -> web.Response:
         raise json_error(400, "bad_mode", f"mode must be one of {sorted(MODES)}")
     if not isinstance(supervisor, str):
         raise json_error(400, "bad_supervisor", "supervisor must be an operator extension")
-    try:
-        result = await parts.supervision.start(request.match_info["id"], mode, supervisor,
-                                               actor=actor_of(request).name,
-                                               remote=request.remote or "")
-    except SupervisionError as exc:
-        raise json_error(exc.status, exc.error_id, str(exc)) from exc
+    result = await parts.supervision.start(request.match_info["id"], mode, supervisor,
+                                           actor=actor_of(request).name,
+                                           remote=request.remote or "")
     return web.json_response(result)
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .errors import SupervisionError
 from .service import Acd
 
 log = logging.getLogger(__name__)
@@ -18,13 +19,6 @@ log = logging.getLogger(__name__)
 MODES = {"listen": "", "whisper": "w", "barge": "B"}
 # actor, action, call id, detail, remote address
 Audit = Callable[[str, str, str, str, str], Awaitable[None]]
-
-
-class SupervisionError(Exception):
-    def __init__(self, status: int, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_id = error_id
 
 
 class Supervision:

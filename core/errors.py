@@ -1,31 +1,56 @@
-"""HTTP errors as JSON with a stable error id."""
+"""Errors a client sees (ApiError, JSON with a stable error id) and the checks of request
+input that raise them."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-_BY_STATUS: dict[int, type[web.HTTPException]] = {
-    c.status_code: c for c in (
-        web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPNotFound,
-        web.HTTPMethodNotAllowed, web.HTTPConflict, web.HTTPRequestEntityTooLarge,
-        web.HTTPRequestRangeNotSatisfiable, web.HTTPUnprocessableEntity,
-        web.HTTPTooManyRequests, web.HTTPInternalServerError, web.HTTPServiceUnavailable)
-}
+
+class ApiError(Exception):
+    """The one root of errors a client sees: an HTTP status, a stable error id and a message,
+    turned into {"error": id, "message": text} by the application's one middleware. Each
+    feature's errors module subclasses it (its own root, then one class per refusal)."""
+
+    status = 400
+    error_id = "bad_request"
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 error_id: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if error_id is not None:
+            self.error_id = error_id
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"an API error needs a 4xx or 5xx status, not {self.status}")
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error_id, "message": self.message, **self.extra}
 
 
-def json_error(status: int, error_id: str, message: str) -> web.HTTPException:
-    """An aiohttp exception carrying {"error": id, "message": text}; unknown codes are a bug."""
-    cls = _BY_STATUS.get(status)
-    if cls is None:
-        raise ValueError(f"no HTTP error class for status {status}")
-    text = json.dumps({"error": error_id, "message": message})
-    if cls is web.HTTPRequestEntityTooLarge:  # its own first argument; the text says the size
-        return web.HTTPRequestEntityTooLarge(0, text=text, content_type="application/json")
-    return cls(text=text, content_type="application/json")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The application's outermost middleware: every ApiError, from any feature or the
+    access check, answers as JSON {"error": id, "message": text} with its status."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+
+
+def json_error(status: int, error_id: str, message: str) -> ApiError:
+    """An ApiError for a refusal that has no class of its own."""
+    return ApiError(message, status=status, error_id=error_id)
 
 
 JSON_LIMIT = 64 * 1024  # every JSON or form body; only the CSV import may be larger
@@ -94,7 +119,7 @@ async def json_object(request: web.Request, limit: int = JSON_LIMIT) -> dict[str
     return data
 
 
-def too_large(limit: int) -> web.HTTPException:
+def too_large(limit: int) -> ApiError:
     return json_error(413, "too_large", f"the request body is over {_size(limit)}")
 
 

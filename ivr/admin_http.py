@@ -22,7 +22,6 @@ from .closures import (
     remove_closure,
     write_atomically,
 )
-from .errors import InvalidRequest
 from .events import announcement_text, parse_event
 from .prompts import LANGUAGES
 
@@ -125,10 +124,7 @@ async def tts_preview(request: web.Request) -> web.Response:
     if lang not in LANGUAGES:
         raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")
     statuses = ivr.current.board.statuses
-    try:
-        event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
-    except InvalidRequest as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
+    event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
     text = announcement_text(event, statuses[event.status], lang)
     key = await asyncio.to_thread(ivr.tts.render, text, lang)
     if key is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.errors import ApiError
 from core.yamlconf import ConfigError, Location
 
 
@@ -45,13 +46,26 @@ class FlowSetInvalid(ConfigError):
         return [str(e) for e in self.errors]
 
 
-class IvrError(Exception):
+class IvrError(ApiError):
     """Base of runtime IVR errors (bad API input and the like)."""
 
 
 class UnknownService(IvrError):
-    pass
+    status = 404
+    error_id = "unknown_service"
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"no service {service}")
 
 
 class InvalidRequest(IvrError):
-    pass
+    status = 400
+    error_id = "invalid"
+
+
+class UnknownEvent(IvrError):
+    status = 404
+    error_id = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no such event")

@@ -11,11 +11,11 @@ import asyncio
 from aiohttp import web
 
 from core.access import ADMIN_ONLY, STAFF, SUPERVISORS, Routes
-from core.errors import json_error, json_object
+from core.errors import json_object
 
 from . import admin_http
 from .appkeys import IVR, SCHEDULES_LOCK
-from .errors import InvalidRequest, UnknownService
+from .errors import InvalidRequest
 
 __all__ = ["IVR", "add_routes"]
 
@@ -38,10 +38,7 @@ async def flows_reload(request: web.Request) -> web.Response:
 
 
 async def schedule_status(request: web.Request) -> web.Response:
-    try:
-        return web.json_response(request.app[IVR].status(request.match_info["service"]))
-    except UnknownService as exc:
-        raise json_error(404, "unknown_service", f"no service {exc}") from exc
+    return web.json_response(request.app[IVR].status(request.match_info["service"]))
 
 
 async def set_override(request: web.Request) -> web.Response:
@@ -50,18 +47,13 @@ async def set_override(request: web.Request) -> web.Response:
     body = await json_object(request)
     minutes = body.get("minutes")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int)):
-        raise json_error(400, "invalid", "'minutes' must be an integer")
+        raise InvalidRequest("'minutes' must be an integer")
     unknown = set(body) - {"mode", "minutes", "message"}
     if unknown:
-        raise json_error(400, "invalid", f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
     remote = request.remote or "?"
-    try:
-        await ivr.set_override(service, str(body.get("mode", "")), f"api from {remote}",
-                               minutes, body.get("message"))
-    except UnknownService as exc:
-        raise json_error(404, "unknown_service", f"no service {exc}") from exc
-    except InvalidRequest as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
+    await ivr.set_override(service, str(body.get("mode", "")), f"api from {remote}",
+                           minutes, body.get("message"))
     return web.json_response(ivr.status(service))
 
 
@@ -88,7 +80,7 @@ async def board_now(request: web.Request) -> web.Response:
     world = ivr.world()
     lang = request.query.get("lang", "ja")
     if lang not in ("ja", "en"):
-        raise json_error(400, "invalid", "'lang' must be ja or en")
+        raise InvalidRequest("'lang' must be ja or en")
     items = world.board(ivr.clock(), lang)
     return web.json_response({"language": lang, "items": [
         {"key": a.key, "text": a.text, "sound": ivr.sound_path(a), "spoken": a.spoken}
@@ -96,29 +88,18 @@ async def board_now(request: web.Request) -> web.Response:
 
 
 async def put_event(request: web.Request) -> web.Response:
-    try:
-        ev = await request.app[IVR].put_event(await json_object(request))
-    except InvalidRequest as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
+    ev = await request.app[IVR].put_event(await json_object(request))
     return web.json_response(ev.to_json())
 
 
 async def event_status(request: web.Request) -> web.Response:
-    try:
-        ev = await request.app[IVR].set_event_status(request.match_info["event"],
-                                                     await json_object(request))
-    except KeyError as exc:
-        raise json_error(404, "not_found", "no such event") from exc
-    except InvalidRequest as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
+    ev = await request.app[IVR].set_event_status(request.match_info["event"],
+                                                 await json_object(request))
     return web.json_response(ev.to_json())
 
 
 async def delete_event(request: web.Request) -> web.Response:
-    try:
-        await request.app[IVR].delete_event(request.match_info["event"])
-    except KeyError as exc:
-        raise json_error(404, "not_found", "no such event") from exc
+    await request.app[IVR].delete_event(request.match_info["event"])
     return web.json_response({"ok": True})
 
 

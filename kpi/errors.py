@@ -1,9 +1,11 @@
-"""Errors of the KPI package; the HTTP layer maps each to a status and an error id."""
+"""Errors of the KPI package: each an ApiError with its status and error id."""
 
 from __future__ import annotations
 
+from core.errors import ApiError
 
-class KpiError(Exception):
+
+class KpiError(ApiError):
     status = 400
     error_id = "kpi_error"
 

@@ -10,10 +10,10 @@ from aiohttp import web
 
 from core.access import READERS, STAFF, SUPERVISORS, Role, Routes
 from core.clock import CITY_TZ
-from core.errors import ascii_decimal, json_error, json_object
+from core.errors import ascii_decimal, json_object
 from core.identity import actor_of
 
-from .errors import BadQuery, InvalidRecord, KpiError, NotYourCall
+from .errors import BadQuery, InvalidRecord, NotYourCall
 from .formulas import BUCKETS, TARGETS
 from .service import KpiService, call_facts, interaction_json, parse_interaction
 from .staffing import plan
@@ -91,34 +91,24 @@ def _number(query: Mapping[str, str], name: str) -> float | None:
     return float(raw)
 
 
-def _error(exc: KpiError) -> web.HTTPException:
-    return json_error(exc.status, exc.error_id, str(exc))
-
-
 async def get_kpi(request: web.Request) -> web.Response:
     service = request.app[KPI]
     q = request.query
-    try:
-        start, end = period(q, service.clock())
-        short = _number(q, "short_abandon_s")
-        body = await kpi_report(service, start, end, q.get("service") or None,
-                                q.get("by") or None, short)
-    except KpiError as exc:
-        raise _error(exc) from exc
+    start, end = period(q, service.clock())
+    short = _number(q, "short_abandon_s")
+    body = await kpi_report(service, start, end, q.get("service") or None,
+                            q.get("by") or None, short)
     return web.json_response(body)
 
 
 async def get_staffing(request: web.Request) -> web.Response:
     service = request.app[KPI]
     q = request.query
-    try:
-        start, end = period(q, service.clock())
-        occ, shrink = _number(q, "max_occupancy"), _number(q, "shrinkage")
-        body = await staffing_report(service, start, end, q.get("service") or None,
-                                     1.0 if occ is None else occ,
-                                     0.0 if shrink is None else shrink)
-    except KpiError as exc:
-        raise _error(exc) from exc
+    start, end = period(q, service.clock())
+    occ, shrink = _number(q, "max_occupancy"), _number(q, "shrinkage")
+    body = await staffing_report(service, start, end, q.get("service") or None,
+                                 1.0 if occ is None else occ,
+                                 0.0 if shrink is None else shrink)
     return web.json_response(body)
 
 
@@ -131,26 +121,20 @@ async def post_interaction(request: web.Request) -> web.Response:
     is_operator = actor.role == Role.OPERATOR
     operator = actor.agent_id if is_operator else None
     kpi = request.app[KPI]
-    try:
-        new = parse_interaction(data)
-        if new.agent_id is not None and new.agent_id not in kpi.known_agents:
-            raise InvalidRecord("agent_id", f"agent_id {new.agent_id!r} is not a known "
-                                "operator's extension")
-        if is_operator:
-            if operator is None or new.agent_id not in (None, operator):
-                raise NotYourCall("an operator records interactions in their own name only")
-        row = await request.app[KPI].add_interaction(new, answered_by=operator)
-    except KpiError as exc:
-        raise _error(exc) from exc
+    new = parse_interaction(data)
+    if new.agent_id is not None and new.agent_id not in kpi.known_agents:
+        raise InvalidRecord("agent_id", f"agent_id {new.agent_id!r} is not a known "
+                            "operator's extension")
+    if is_operator:
+        if operator is None or new.agent_id not in (None, operator):
+            raise NotYourCall("an operator records interactions in their own name only")
+    row = await request.app[KPI].add_interaction(new, answered_by=operator)
     return web.json_response(interaction_json(row), status=201)
 
 
 async def list_interactions(request: web.Request) -> web.Response:
     service = request.app[KPI]
-    try:
-        start, end = period(request.query, service.clock())
-    except KpiError as exc:
-        raise _error(exc) from exc
+    start, end = period(request.query, service.clock())
     rows = await service.interactions(start, end, request.query.get("service") or None)
     return web.json_response({"interactions": [interaction_json(r) for r in rows]})
 

@@ -21,6 +21,7 @@ from core.identity import actor_of as identity_actor
 from store.models import AuditEntry, CallRecord, Recording
 
 from .audio import FORMATS, AudioUnavailable
+from .errors import ConversionUnavailable, RecordingNotFound
 from .files import RecordingFileError
 from .service import SORTS, RecordingQuery, RecordingService
 
@@ -135,10 +136,10 @@ async def list_recordings(request: web.Request) -> web.Response:
 async def _recording(request: web.Request) -> Recording:
     raw_id = request.match_info["id"]
     if not ascii_digits(raw_id) or len(raw_id) > 12:
-        raise json_error(404, "not_found", "no such recording")
+        raise RecordingNotFound()
     rec = await request.app[RECORDINGS].get(int(raw_id))
     if rec is None:
-        raise json_error(404, "not_found", "no such recording")
+        raise RecordingNotFound()
     return rec
 
 
@@ -147,7 +148,7 @@ async def recording_details(request: web.Request) -> web.Response:
     rec = await _recording(request)
     found = await service.details(rec.id)
     if found is None:
-        raise json_error(404, "not_found", "no such recording")
+        raise RecordingNotFound()
     rec, call, agents = found
     await service.audit(actor_of(request), "view", rec)
     return web.json_response({**_row(rec), "agents": agents, "call": _call(call)})
@@ -165,7 +166,7 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
     try:
         path = service.path_of(rec)
     except RecordingFileError as exc:
-        raise json_error(404, "not_found", "recording file unavailable") from exc
+        raise RecordingNotFound("recording file unavailable") from exc
     if not path.is_file():
         raise json_error(404, "file_missing", "recording file is missing")
     content_type = "audio/wav"
@@ -173,7 +174,7 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
         try:
             path = await service.converted(rec, fmt)
         except AudioUnavailable as exc:
-            raise json_error(503, "conversion_unavailable", str(exc)) from exc
+            raise ConversionUnavailable(str(exc)) from exc
         content_type = FORMATS[fmt][3]
     action = "download" if download else "play"
     detail = f"format={fmt}" + (f" range={request.headers['Range']}"
@@ -193,7 +194,7 @@ async def recording_peaks(request: web.Request) -> web.Response:
     try:
         path = service.path_of(rec)
     except RecordingFileError as exc:
-        raise json_error(404, "not_found", "recording file unavailable") from exc
+        raise RecordingNotFound("recording file unavailable") from exc
     if not path.is_file():
         raise json_error(404, "file_missing", "recording file is missing")
     body = await service.peaks(rec, buckets)
