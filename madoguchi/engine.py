@@ -26,6 +26,7 @@ from acd.wiring import AcdParts
 from ami_bridge.agi_auth import AgiKey, AmiChannelCheck
 from ami_bridge.ami import AmiClient
 from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
+from ami_bridge.dialplan import UserEvent
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx.confgen import Layout
 from core.calls import Call, CallTracker, Outcome, TransferStep
@@ -213,7 +214,7 @@ class Engine:
                 self.acd.device_state(typed.device, typed.state)
         elif name == "AttendedTransfer" and event.get("Result") == "Success":
             self._attended_transfer(event)
-        elif name == "UserEvent" and event.get("UserEvent") == "MadoBoard":
+        elif name == "UserEvent" and event.get("UserEvent") == UserEvent.BOARD:
             # the hold loop starts the board (dialplans/); labels bounded to the IVR's languages
             lang = event.get("Language", "")
             self.metrics.board_played.labels(lang if lang in LANGUAGES else "other").inc()
