@@ -1,8 +1,8 @@
 """Login burst: how late the event loop runs while a burst of console logins is checked.
 
-  .venv/bin/python bench/login_burst.py [--logins 20] [--rounds 3]
+  .venv/bin/python -m bench.login_burst [--logins 20] [--rounds 3]
 
-The web app runs in-process on an engine without Asterisk (tests/offline_engine.py), warmed
+The web app runs in-process on an engine without Asterisk (harness/offline_engine.py), warmed
 by one login first. A
 ticker task asks to wake every millisecond and records how late each wake-up is: that
 lateness is what AMI events, FastAGI sessions and the ACD would wait too. Then `--logins`
@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,17 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import aiohttp
+from aiohttp.test_utils import TestServer
 
-import aiohttp  # noqa: E402
-from aiohttp.test_utils import TestServer  # noqa: E402
-from offline_engine import offline_engine  # noqa: E402  (the tests' engine without Asterisk)
-
-from console.auth import HASH_WORKERS, LOGIN_COOKIE, ConsoleConfig  # noqa: E402
-from console.http import CONSOLE  # noqa: E402
-from madoguchi.web import make_app  # noqa: E402
+from console.auth import HASH_WORKERS, LOGIN_COOKIE, ConsoleConfig
+from console.http import CONSOLE
+from harness.offline_engine import offline_engine
+from madoguchi.web import make_app
 
 PASSWORD = "correct horse battery"
 TICK = 0.001

@@ -1,6 +1,6 @@
 """Micro-benchmarks of the engine's control path, printed as a table.
 
-  .venv/bin/python bench/micro.py [--events 50000] [--commands 5000] [--calls 20000]
+  .venv/bin/python -m bench.micro [--events 50000] [--commands 5000] [--calls 20000]
 
 1. AMI event delivery: a loopback AMI server sends the same stream of N events; measured
    until the last one reaches (a) our AmiClient's subscriber (incremental UTF-8 decoding,
@@ -16,21 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+from panoramisk import Manager
+
+from ami_bridge.agi_auth import AgiKey
+from ami_bridge.ami import AmiClient
+from ami_bridge.fastagi import AgiSession, FastAgiServer
+from harness.ami_server import AmiTestServer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from ami_server import AmiTestServer  # noqa: E402  (the loopback AMI server of the tests)
-from panoramisk import Manager  # noqa: E402
-
-from ami_bridge.agi_auth import AgiKey  # noqa: E402
-from ami_bridge.ami import AmiClient  # noqa: E402
-from ami_bridge.fastagi import AgiSession, FastAgiServer  # noqa: E402
 
 EVENT = {"Event": "Newchannel", "Privilege": "call,all", "Channel": "PJSIP/trunk-00000001",
          "ChannelState": "4", "ChannelStateDesc": "Ring", "CallerIDNum": "0312345678",

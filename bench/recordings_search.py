@@ -2,8 +2,8 @@
 months of a busy center) and time the searches the console makes, through the same code
 the API uses (RecordingService.search). Prints a table of p50/p95/p99 in milliseconds.
 
-  .venv/bin/python bench/recordings_search.py                 # SQLite, 1,000,000 rows
-  .venv/bin/python bench/recordings_search.py --postgres      # also PostgreSQL, if found
+  .venv/bin/python -m bench.recordings_search                 # SQLite, 1,000,000 rows
+  .venv/bin/python -m bench.recordings_search --postgres      # also PostgreSQL, if found
 
 PostgreSQL: a throwaway cluster is created under a temporary folder with initdb/pg_ctl
 (Debian package postgresql), run as the `postgres` user when started as root.
@@ -19,15 +19,12 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, insert
 

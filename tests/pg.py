@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ports import free_port
+from harness.ports import free_port
 
 PG_BIN = Path(os.environ.get("MADOGUCHI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OWNER = "madoguchi"  # the cluster's superuser, the tests' database role

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ami_server import AmiTestServer, Received
-from offline_engine import offline_engine
-from ports import free_port
 from sqlalchemy import select
 
 from acd.agents import AgentState
 from core.calls import Call
+from harness.ami_server import AmiTestServer, Received
+from harness.offline_engine import offline_engine
+from harness.ports import free_port
 from madoguchi.engine import Engine
 from recordings.files import relative_name
 from store.models import CallRecord

@@ -14,10 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ami_server import AmiTestServer, Received, ServerConnection
-from offline_engine import offline_config, offline_engine
-from ports import free_port
-from test_fastagi_server import STEP, FakeAsterisk, header, wait_until
 
 from acd.agents import AgentState
 from ami_bridge import agi_auth
@@ -27,8 +23,12 @@ from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx import confgen, runner
 from core.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
 from core.settings import load_settings
+from harness.ami_server import AmiTestServer, Received, ServerConnection
+from harness.offline_engine import offline_config, offline_engine
+from harness.ports import free_port
 from madoguchi.cli import main
 from madoguchi.engine import Engine
+from tests.agi_peer import STEP, FakeAsterisk, header, wait_until
 
 SUPERVISOR = "PJSIP/7004-0000000a"  # config/schedules.yaml: 7004 may switch overrides
 OPERATOR = "PJSIP/7001-0000000b"

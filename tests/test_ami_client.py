@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from ami_server import AmiTestServer, encode  # tests/ is on sys.path (pytest rootdir-less import)
-from ports import free_port
 
 from ami_bridge.ami import AmiClient, Event, _connected_to_itself
 from ami_bridge.ami_errors import AmiActionError, AmiDisconnected, AmiTimeout
+from harness.ami_server import AmiTestServer, encode
+from harness.ports import free_port
 
 PING = {"Action": "Ping"}
 ORIGINATE = {

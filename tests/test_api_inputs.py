@@ -14,7 +14,6 @@ from urllib.parse import quote
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import MAX_CSV_BYTES
@@ -23,6 +22,7 @@ from console.models import ConsoleUser
 from core.errors import JSON_LIMIT, ascii_decimal, ascii_digits
 from core.settings import TransferSettings
 from core.transfers import TransferRefused, resolve
+from harness.offline_engine import offline_engine
 from madoguchi.engine import Engine
 from madoguchi.web import FORM_OVERHEAD, make_app
 

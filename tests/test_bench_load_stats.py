@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from load_stats import fairness, percentile, summarize
+from bench.load_stats import fairness, percentile, summarize
 
 
 def ev(name: str, ts: float, chan: str, uid: str, **extra: str) -> dict[str, str]:

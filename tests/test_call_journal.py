@@ -16,21 +16,21 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
-from ports import free_port
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from test_recordings_service import T0, answered_call
 
 import madoguchi.engine
 import store.db
 from core.calls import Call
+from harness.offline_engine import offline_engine
+from harness.ports import free_port
 from madoguchi.web import make_app
 from recordings.reconcile import Reconciler
 from recordings.service import RecordingPaths, RecordingService, call_entry
 from store.db import Database
 from store.journal import Journal
 from store.models import CallRecord, Recording, RecordingAgent
+from tests.recorded_calls import T0, answered_call
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_config, offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.directory import CsvError, Directory
 from console.http import CONSOLE, DIRECTORY
 from console.models import ConsoleUser
+from harness.offline_engine import offline_config, offline_engine
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.web import make_app

@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from offline_engine import offline_config
-from test_recordings_service import T0, answered_call, service
 
 from core.settings import load_settings
+from harness.offline_engine import offline_config
 from madoguchi.cli import main
 from recordings.export import export, export_stream
 from recordings.service import RecordingService
 from store.db import Database
 from store.models import Recording
-
-__all__ = ["service"]  # the recordings fixture, on SQLite and PostgreSQL
+from tests.recorded_calls import T0, answered_call
 
 FROM, TO = T0 - timedelta(days=1), T0 + timedelta(days=1)
 UNLISTED = {"SHA256SUMS", "manifest.json"}  # the manifest names SHA256SUMS' checksum

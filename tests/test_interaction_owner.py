@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
 
 from console.auth import COOKIE, Console, ConsoleConfig
 from console.http import CONSOLE
 from console.models import ConsoleUser
+from harness.offline_engine import offline_engine
 from madoguchi.engine import Engine
 from madoguchi.web import make_app
 from store.models import CallRecord

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
+from aiohttp.test_utils import TestClient
 
 from madoguchi.engine import Engine
-from madoguchi.web import make_app
 from store.models import CallRecord
 
 T0 = datetime(2026, 11, 2, 0, 10, tzinfo=UTC)  # 2026-11-02 09:10 Tokyo
-
-
-@pytest.fixture
-async def api(tmp_path: Path, database_url: str
-              ) -> AsyncIterator[tuple[TestClient, Engine, dict[str, str]]]:
-    engine = offline_engine(tmp_path)
-    assert engine.db.url == database_url  # the backend this run is for
-    client = TestClient(TestServer(make_app(engine)))
-    await client.start_server()
-    try:
-        yield client, engine, {"Authorization": f"Bearer {engine.secrets.api_token}"}
-    finally:
-        await client.close()
 
 
 def row(n: int, outcome: str, wait: float | None, talk: float | None = None,

@@ -10,7 +10,6 @@ from pathlib import Path
 import yaml
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from test_kpi_api import api  # noqa: F401 - the engine app fixture
 
 from madoguchi.engine import Engine
 
@@ -30,7 +29,7 @@ def dashboard_queries() -> list[str]:
 
 
 async def test_every_dashboard_metric_is_exposed(
-        api: tuple[TestClient, Engine, dict[str, str]]) -> None:  # noqa: F811
+        api: tuple[TestClient, Engine, dict[str, str]]) -> None:
     client, engine, auth = api
     engine.metrics.time_to_answer.labels("city").observe(4)
     resp = await client.get("/metrics", headers=auth)

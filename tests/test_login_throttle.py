@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
 
 from console.auth import COOKIE, HASH_WORKERS, LOGIN_COOKIE, Console, ConsoleConfig, Throttle
 from console.http import CONSOLE
+from harness.offline_engine import offline_engine
 from madoguchi.engine import Engine
 from madoguchi.web import make_app
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_engine
 
+from harness.offline_engine import offline_engine
 from madoguchi.web import make_app
 from store.models import CallRecord
 

@@ -10,8 +10,7 @@ import struct
 import tarfile
 import time
 import wave
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from hashlib import sha256
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from core.calls import Call, TransferStep
+from core.errors import api_errors
 from core.yamlconf import ConfigError, Location, Node, load_yaml
 from recordings.config import load_recording_settings
 from recordings.export import export, export_stream
@@ -35,49 +35,8 @@ from recordings.files import (
 from recordings.http import RECORDINGS, add_routes
 from recordings.lifecycle import erase_all, purge
 from recordings.reconcile import Reconciler
-from recordings.service import RecordingPaths, RecordingQuery, RecordingService
-from store.db import Database
-
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-
-
-def mono(path: Path, samples: list[int], rate: int = 8000) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
-
-
-@pytest.fixture
-async def service(tmp_path: Path, database_url: str) -> AsyncIterator[RecordingService]:
-    db = Database(database_url)
-    await db.create_schema()
-    paths = RecordingPaths(tmp_path / "spool", tmp_path / "archive", tmp_path / "cache",
-                           tmp_path / "reports")
-    svc = RecordingService(db, paths, clock=lambda: T0 + timedelta(days=1),
-                           known_agents=["7001", "7002"])
-    try:
-        yield svc
-    finally:
-        await db.close()
-
-
-def answered_call(svc: RecordingService, caller: str, at: datetime, talk_s: float = 2.0,
-                  agent: str = "7001") -> Call:
-    call = Call("1.1", "PJSIP/trunk-1", "city", "1000", caller, at)
-    call.language, call.flow_path, call.queue = "ja", ["greeting", "to-queue"], "city"
-    call.queued_at = at + timedelta(seconds=5)
-    call.answered_at = at + timedelta(seconds=8)
-    call.ended_at = call.answered_at + timedelta(seconds=talk_s)
-    call.agent_id = agent
-    call.recording = relative_name(call.id, at)
-    n = int(8000 * talk_s)
-    caller_leg, other_leg = svc.legs(call.recording)
-    mono(caller_leg, [3000] * n)
-    mono(other_leg, [-2000] * (n - 80))  # a few frames short: padded, never dropped
-    return call
+from recordings.service import RecordingQuery, RecordingService
+from tests.recorded_calls import T0, answered_call, mono
 
 
 async def test_two_legs_become_one_two_channel_archive_file(service: RecordingService) -> None:
@@ -275,7 +234,7 @@ async def test_http_refuses_unknown_ids_traversal_and_bad_formats(
         service: RecordingService) -> None:
     rec = await service.close_call(answered_call(service, "0312345678", T0), 1)
     assert rec is not None
-    app = web.Application()
+    app = web.Application(middlewares=[api_errors])
     app[RECORDINGS] = service
     add_routes(app)
     async with TestClient(TestServer(app)) as client:

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_config, offline_engine
-from ports import free_port
 from sqlalchemy import func, select
-from stack_setup import madoguchi_cmd
 
 from core.settings import load_settings
 from core.statelock import LOCK_FILE, StateLock, StateLocked
+from harness.offline_engine import offline_config, offline_engine
+from harness.ports import free_port
+from harness.stack_setup import madoguchi_cmd
 from madoguchi.cli import main
 from madoguchi.web import make_app
 from store.db import Database

@@ -11,9 +11,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from offline_engine import offline_config
 
 from console.auth import Users
+from harness.offline_engine import offline_config
 from madoguchi.cli import main
 from store.db import Database
 

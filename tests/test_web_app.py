@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from ami_server import AmiTestServer
-from offline_engine import offline_engine
-from ports import free_port
 
+from harness.ami_server import AmiTestServer
+from harness.offline_engine import offline_engine
+from harness.ports import free_port
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.web import make_app

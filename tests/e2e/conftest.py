@@ -14,17 +14,20 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import pytest
 import yaml
-from stack_setup import madoguchi_cmd, open_around_the_clock
+
+from harness.stack_setup import madoguchi_cmd, open_around_the_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -455,3 +458,83 @@ def sipp_caller(service: str, caller: str, dtmf: str,
          f"/usr/share/sip-tester/dtmf_2833_{dtmf}.pcap",
          "-nostdin", "-timeout", "90s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
+
+
+class AmiWatch:
+    """The read-only monitor AMI login, recording AGIExec events in a thread."""
+
+    def __init__(self, secret: str) -> None:
+        self.events: list[dict[str, str]] = []
+        self._sock = socket.create_connection(("127.0.0.1", AMI_PORT), timeout=5)
+        self._sock.sendall(f"Action: Login\r\nUsername: madoguchi-monitor\r\nSecret: {secret}\r\n"
+                           "Events: on\r\n\r\n".encode())
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        buf = b""
+        self._sock.settimeout(0.5)
+        while not self._stop:
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                block, buf = buf.split(b"\r\n\r\n", 1)
+                msg: dict[str, str] = {}
+                for line in block.decode(errors="replace").split("\r\n"):
+                    key, sep, value = line.partition(": ")
+                    if sep:
+                        msg[key] = value
+                if msg.get("Event", "").startswith("AGIExec"):
+                    self.events.append(msg)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+    def played(self, caller: str) -> list[tuple[str, str]]:
+        """(file, result) of every STREAM FILE / GET DATA run for this caller's channel."""
+        starts = {e.get("CommandId"): e for e in self.events
+                  if e["Event"] == "AGIExecStart" and e.get("CallerIDNum") == caller}
+        out = []
+        for e in self.events:
+            start = starts.get(e.get("CommandId"))
+            if e["Event"] == "AGIExecEnd" and start is not None \
+                    and e.get("Channel") == start.get("Channel"):
+                cmd = start.get("Command", "")
+                if cmd.startswith(("STREAM FILE", "GET DATA")):
+                    # Command: STREAM FILE "<file>" "<escape digits>"
+                    out.append((cmd.split(" ")[2].strip('"'),
+                                f"{e.get('ResultCode')} {e.get('Result')}"))
+        return out
+
+
+@contextmanager
+def ami_watch(stack: Stack) -> Iterator[AmiWatch]:
+    secrets = json.loads((stack.state / "secrets.json").read_text(encoding="utf-8"))
+    watch = AmiWatch(secrets["ami_monitor_secret"])
+    try:
+        time.sleep(0.3)  # logged in before the call starts
+        yield watch
+    finally:
+        watch.close()
+
+
+def sipp_keys(service: str, caller: str, key1: str, key2: str) -> subprocess.CompletedProcess[
+        bytes]:
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller_keys.xml"), "-s",
+         service, "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA),
+         "-m", "1", "-key", "caller", caller,
+         "-key", "dtmf1", f"/usr/share/sip-tester/dtmf_2833_{key1}.pcap",
+         "-key", "dtmf2", key2,
+         "-nostdin", "-timeout", "120s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=150, check=False)

@@ -32,10 +32,11 @@ from .conftest import (
     SIP_PORT,
     SIPP_DIR,
     Stack,
+    ami_watch,
     sipp_caller,
+    sipp_keys,
     sipp_operator,
 )
-from .test_ivr_flows import ami_watch, sipp_keys
 
 pytestmark = pytest.mark.asterisk
 ROOT = Path(__file__).resolve().parents[2]

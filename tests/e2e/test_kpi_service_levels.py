@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from stack_setup import madoguchi_cmd
+
+from harness.stack_setup import madoguchi_cmd
 
 from .conftest import (
     CALLER_MEDIA,

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import yaml
-from ports import free_port
 
 from ami_bridge.pbx.confgen import layout_for
 from core.secrets import load_or_create
 from core.settings import load_settings
+from harness.ports import free_port
 from madoguchi.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]

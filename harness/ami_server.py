@@ -1,4 +1,4 @@
-"""A scripted AMI server for tests: just enough of Asterisk's manager protocol.
+"""A scripted AMI server for tests and benchmarks: just enough of Asterisk's manager protocol.
 
 Listens on 127.0.0.1 (port 0 by default) and behaves like Asterisk for Login,
 Ping, Originate, list actions and fixed replies. Misbehaviour can be scripted:
@@ -108,7 +108,8 @@ class AmiTestServer:
       it is answered, e.g. to send events that reach the client ahead of the reply.
     """
 
-    def __init__(self, *, username: str = "madoguchi", secret: str = "s3cret", port: int = 0):
+    def __init__(self, *, username: str = "madoguchi", secret: str = "s3cret",  # noqa: S107
+                 port: int = 0):
         self.username = username
         self.secret = secret
         self.port = port

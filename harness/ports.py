@@ -28,7 +28,7 @@ def free_port() -> int:
     """
     ephemeral = _ephemeral()
     for _ in range(200):
-        port = random.randint(_LOW, _HIGH)
+        port = random.randint(_LOW, _HIGH)  # noqa: S311 - spreads parallel runs, not a secret
         if port in ephemeral:
             continue
         with socket.socket() as sock:
