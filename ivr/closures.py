@@ -9,12 +9,12 @@ validation, putting the old text back when the reload refuses it.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from core.files import write_durably
 from core.yamlconf import ConfigError, load_yaml
 
 _KEY = re.compile(r"^closures\s*:\s*(?P<value>[^#]*?)\s*(#.*)?$")
@@ -135,9 +135,4 @@ def _empty_to_flow(lines: list[str]) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_durably(path, text)

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import CITY_TZ
+from core.files import write_durably
 from core.statefile import read_json, state_error
 from core.yamlconf import ConfigError, Location, Node, load_yaml
 
@@ -333,11 +334,7 @@ class Board:
 
 
 def save_events(path: Path, events: tuple[Event, ...]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([e.to_json() for e in events], ensure_ascii=False, indent=1),
-                   encoding="utf-8")
-    tmp.replace(path)
+    write_durably(path, json.dumps([e.to_json() for e in events], ensure_ascii=False, indent=1))
 
 
 def load_events(path: Path, statuses: dict[str, Status], tz: ZoneInfo,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from core.files import write_durably
 from core.statefile import aware_time, read_json, state_error
 from core.yamlconf import ConfigError, Location, Node, load_yaml
 
@@ -393,11 +393,8 @@ class OverrideStore:
                 self._current[service] = replace(ov, message_sounds=dict(sounds))
 
     def _save(self) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps([o.to_json() for o in self._current.values()],
-                                  ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.state_file)
+        write_durably(self.state_file, json.dumps(
+            [o.to_json() for o in self._current.values()], ensure_ascii=False, indent=1))
 
     def _append_log(self, entry: dict[str, Any]) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.files import write_durably
 from core.settings import Settings
 from core.statefile import read_json
 from core.yamlconf import ConfigError, Node
@@ -91,10 +91,4 @@ def saved_retention(state_dir: Path) -> int | None:
 def save_retention(state_dir: Path, days: int) -> None:
     check_retention(days)
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / RETENTION_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"retention_days": days}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_durably(state_dir / RETENTION_FILE, json.dumps({"retention_days": days}))

@@ -31,6 +31,7 @@ from ami_bridge.recording_names import is_call_id as is_call_id
 from ami_bridge.recording_names import leg_name as leg_name
 from ami_bridge.recording_names import mixmonitor_args as mixmonitor_args
 from ami_bridge.recording_names import relative_name as relative_name
+from core.files import write_durably
 
 
 def safe_path(root: Path, relative: str) -> Path:
@@ -109,27 +110,6 @@ def _read_mono(path: Path) -> tuple[array.array[int], int]:
             raise RecordingFileError(f"{path.name}: expected 16-bit mono")
         samples = array.array("h", w.readframes(w.getnframes()))
         return samples, w.getframerate()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(dest: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename, fsync the folder: a crash leaves either the
-    whole file or none (a `.tmp` the reconciler reports), never a torn archive file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
-    _fsync_dir(dest.parent)
 
 
 def stereo_bytes(caller_leg: Path, other_leg: Path) -> bytes:

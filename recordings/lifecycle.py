@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from core.files import write_durably
 from store.models import Base, CallRecord, DeletionReport, Recording, RecordingAgent
 
-from .files import RecordingFileError, overwrite_and_unlink, safe_path, walk_files, write_durably
+from .files import RecordingFileError, overwrite_and_unlink, safe_path, walk_files
 from .service import RecordingService
 
 log = logging.getLogger(__name__)

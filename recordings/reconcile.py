@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from core.files import write_durably
 from store.models import CallRecord, Recording
 
 from .files import (
@@ -34,7 +35,6 @@ from .files import (
     safe_path,
     sha256_file,
     walk_files,
-    write_durably,
 )
 from .service import RecordingService, recording_row
 
