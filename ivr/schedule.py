@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from core.clock import CITY_TZ, CITY_TZ_NAME
 from core.files import write_durably
 from core.statefile import aware_time, read_json, state_error
 from core.yamlconf import ConfigError, Location, Node, load_yaml
@@ -182,14 +183,14 @@ def load_schedules(path: Path, services: set[str], problems: Problems) -> Schedu
     except ConfigError as exc:
         problems.add(exc)
         return None
-    tz_name = "Asia/Tokyo"
+    tz_name = CITY_TZ_NAME
     try:
-        tz_name = root.text("timezone", "Asia/Tokyo")
+        tz_name = root.text("timezone", CITY_TZ_NAME)
         tz = ZoneInfo(tz_name)
     except (ConfigError, ValueError, KeyError) as exc:
         problems.add(exc if isinstance(exc, ConfigError)
                      else ConfigError(root.at("timezone"), f"unknown time zone {tz_name!r}"))
-        tz = ZoneInfo("Asia/Tokyo")
+        tz = CITY_TZ
     hours: dict[str, Hours] = {}
     codes: dict[str, str] = {}
     svc = _child(root, "services", problems, required=True)

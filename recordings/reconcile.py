@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from core.calls import Outcome
 from core.files import write_durably
 from store.models import CallRecord, Recording
 
@@ -197,7 +198,7 @@ class Reconciler:
             report.problem("bad_file", f"{call_id}: {exc}")
             return
         ended = max(_mtime(p) for p in parts.values())
-        await self._index(call_id, relative, info, channels, ended, "recovered")
+        await self._index(call_id, relative, info, channels, ended, Outcome.RECOVERED)
         for p in parts.values():
             await asyncio.to_thread(p.unlink, missing_ok=True)
         self.service.counters.indexed += 1
@@ -231,7 +232,7 @@ class Reconciler:
             report.problem("stray_file", f"spool/{rel}")
             return
         ended = _mtime(path)
-        await self._move_in(path, call_id, ended, report, "recovered")
+        await self._move_in(path, call_id, ended, report, Outcome.RECOVERED)
 
     # ---- archive: files without rows ----------------------------------------------------------
     async def _archive_files(self, report: ReconcileReport) -> None:
@@ -263,7 +264,8 @@ class Reconciler:
                 continue
             channels = await asyncio.to_thread(_channels, path)
             ended = _mtime(path)
-            await self._index(call_id, _rel(archive, path), info, channels, ended, "recovered")
+            await self._index(call_id, _rel(archive, path), info, channels, ended,
+                              Outcome.RECOVERED)
             self.service.counters.indexed += 1
             report.repaired.append(f"archive/{_rel(archive, path)}: indexed")
 

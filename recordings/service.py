@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.calls import Call
+from core.calls import Call, Outcome
 from core.identity import Actor
 from store.db import Database
 from store.journal import Journal
@@ -163,7 +163,7 @@ def _call_of(entry: dict[str, Any]) -> CallRecord:
 def _reconciler_stand_in(row: CallRecord) -> bool:
     """A row the reconciler made for an archive file it found without one (it knows only the
     file): the call's own details replace it."""
-    return row.outcome == "recovered" and row.service == "unknown"
+    return row.outcome == Outcome.RECOVERED and row.service == "unknown"
 
 
 _FILE_FACTS = frozenset({"id", "file", "channels", "size_bytes", "sha256", "duration_s",
