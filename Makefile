@@ -54,9 +54,9 @@ test: pbx lint
 # Speed and capacity on this machine, printed as tables (README, Benchmarks): the engine's
 # control path, then the same SIPp load through madoguchi and through app_queue, then the knee
 bench: pbx
-	$(BIN)/python bench/micro.py
-	$(BIN)/python bench/load.py --calls 100 --rate 1 --operators 5
-	$(BIN)/python bench/load.py --knee 20,40,60,80,90
+	$(BIN)/python -m bench.micro
+	$(BIN)/python -m bench.load --calls 100 --rate 1 --operators 5
+	$(BIN)/python -m bench.load --knee 20,40,60,80,90
 
 clean-state:
 	rm -rf $(STATE)

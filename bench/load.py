@@ -1,7 +1,7 @@
 """SIPp load against the real stack, madoguchi's ACD and Asterisk's own app_queue side by side.
 
-  .venv/bin/python bench/load.py [--calls 100] [--rate 2] [--operators 5] [--talk-ms 2000]
-                                 [--wrap-up 2] [--knee 10,20,30,40,50,60] ...
+  .venv/bin/python -m bench.load [--calls 100] [--rate 2] [--operators 5] [--talk-ms 2000]
+                                [--wrap-up 2] [--knee 10,20,30,40,50,60] ...
 
 One Asterisk 22 (the project's root file system, own ports from --port-base) and one engine are
 started. The same load runs twice in one go: callers at --rate per second dial the water
@@ -40,17 +40,14 @@ from typing import IO
 
 import yaml
 
+from ami_bridge.pbx.conffile import PATH, Field, fill
+from ami_bridge.pbx.runner import choose, remote_command
+from bench.load_stats import RunFigures, fairness, percentile, summarize
+from core.settings import load_settings
+from harness.stack_setup import madoguchi_cmd, open_around_the_clock
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from load_stats import RunFigures, fairness, percentile, summarize  # noqa: E402
-from stack_setup import madoguchi_cmd, open_around_the_clock  # noqa: E402
-
-from ami_bridge.pbx.conffile import PATH, Field, fill  # noqa: E402
-from ami_bridge.pbx.runner import choose, remote_command  # noqa: E402
-from core.settings import load_settings  # noqa: E402
 
 WANTED = {"Newchannel", "DTMFEnd", "BridgeEnter", "Hangup"}
 TICK = os.sysconf("SC_CLK_TCK")

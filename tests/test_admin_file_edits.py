@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import FormData
-from test_console_admin import App, _admin
-from test_console_auth import app_client
 
 from console import directory as directory_module
 from ivr.closures import remove_closure
 from madoguchi.engine import Engine
-
-__all__ = ["app_client"]  # the fixture
+from tests.console_users import App, admin_session
 
 CLOSURES = "closures:\n  - {name: 年末年始, from: \"12-29\", until: \"01-03\", services: [water]}\n"
 
@@ -30,7 +27,7 @@ def _schedules(engine: Engine) -> Path:
 async def test_schedules_with_invalid_utf8_on_disk_is_refused_with_its_position(
         app_client: App) -> None:
     client, engine, console = app_client
-    _, headers = _admin(console)
+    _, headers = admin_session(console)
     path = _schedules(engine)
     text = path.read_text(encoding="utf-8")
     assert CLOSURES in text
@@ -53,7 +50,7 @@ async def test_schedules_with_invalid_utf8_on_disk_is_refused_with_its_position(
 async def test_a_hand_edited_closure_of_the_wrong_shape_is_a_400_and_the_file_stays(
         app_client: App) -> None:
     client, engine, console = app_client
-    _, headers = _admin(console)
+    _, headers = admin_session(console)
     path = _schedules(engine)
     text = path.read_text(encoding="utf-8")
     for entry, key, reason in (
@@ -91,7 +88,7 @@ def test_remove_closure_takes_a_null_or_missing_services_as_every_service(
 async def test_a_csv_upload_names_the_line_and_column_of_a_bad_byte_off_the_loop(
         app_client: App, monkeypatch: pytest.MonkeyPatch) -> None:
     client, _, console = app_client
-    s, headers = _admin(console)
+    s, headers = admin_session(console)
     parsed_in: list[threading.Thread] = []
     original = directory_module.directory_rows
 

@@ -14,23 +14,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType
-from aiohttp.test_utils import TestClient
-from test_console_auth import PASSWORD, _login, _user, app_client
 
-from console.auth import COOKIE, Console, Session
+from console.auth import COOKIE
 from ivr.closures import ClosureError, DatedClosure, add_closure, remove_closure
 from madoguchi.engine import Engine
 from recordings.config import RETENTION_FILE, saved_retention
 from recordings.service import RecordingService
-
-__all__ = ["app_client"]  # the fixture, shared with the access tests
-
-App = tuple[TestClient, Engine, Console]
-
-
-def _admin(console: Console) -> tuple[Session, dict[str, str]]:
-    s = console.sessions.create(_user(console, "admin"))
-    return s, {"Cookie": f"{COOKIE}={s.id}", "X-CSRF-Token": s.csrf}
+from tests.console_users import App, admin_session, login
 
 
 async def _actions(engine: Engine) -> list[tuple[str, str, str]]:
@@ -39,8 +29,8 @@ async def _actions(engine: Engine) -> list[tuple[str, str, str]]:
 
 async def test_role_change_and_disable_end_the_users_sessions_at_once(app_client: App) -> None:
     client, engine, console = app_client
-    s, headers = _admin(console)
-    status, _ = await _login(client, "sv")
+    s, headers = admin_session(console)
+    status, _ = await login(client, "sv")
     assert status == 303
     sv_sessions = [x for x in console.sessions._by_id.values() if x.user == "sv"]
     assert len(sv_sessions) == 1
@@ -73,7 +63,7 @@ async def test_role_change_and_disable_end_the_users_sessions_at_once(app_client
     users = {u.name: u for u in await console.users.all()}
     assert users["sv"].role == "city_viewer"
     client.session.cookie_jar.clear()
-    status, _ = await _login(client, "sv")
+    status, _ = await login(client, "sv")
     assert status == 303
     client.session.cookie_jar.clear()
     new = next(x for x in console.sessions._by_id.values() if x.user == "sv")
@@ -85,13 +75,13 @@ async def test_role_change_and_disable_end_the_users_sessions_at_once(app_client
     assert resp.status == 303
     assert console.sessions.get(new.id) is None
     client.session.cookie_jar.clear()
-    status, _ = await _login(client, "sv")
+    status, _ = await login(client, "sv")
     assert status == 401  # a disabled user cannot log in
     resp = await client.post("/console/admin/users/sv", headers={"Cookie": headers["Cookie"]},
                              data={"csrf": s.csrf, "action": "enable"},
                              allow_redirects=False)
     assert resp.status == 303
-    status, _ = await _login(client, "sv")
+    status, _ = await login(client, "sv")
     assert status == 303
     client.session.cookie_jar.clear()
 
@@ -146,7 +136,7 @@ def test_closure_lines_are_added_and_removed_keeping_the_rest(tmp_path: Path) ->
 
 async def test_dated_closure_added_and_removed_through_the_reload(app_client: App) -> None:
     client, engine, console = app_client
-    _, headers = _admin(console)
+    _, headers = admin_session(console)
     path = engine.ivr_state.sources.config_dir / "schedules.yaml"
     before = path.read_text(encoding="utf-8")
     day = date(2030, 4, 2)  # a Tuesday: water is open on weekdays
@@ -198,7 +188,7 @@ async def test_dated_closure_added_and_removed_through_the_reload(app_client: Ap
 
 async def test_retention_is_changed_persisted_and_never_below_60(app_client: App) -> None:
     client, engine, console = app_client
-    s, headers = _admin(console)
+    s, headers = admin_session(console)
     cookie = {"Cookie": headers["Cookie"]}
     state = engine.ivr_state.settings.state_dir
     for bad, reason in (("59", "at least 60"), ("-5", "at least 60"), ("abc", "whole number")):
@@ -222,7 +212,7 @@ async def test_retention_is_changed_persisted_and_never_below_60(app_client: App
 
 async def test_export_streams_the_handover_tar_and_audits(app_client: App) -> None:
     client, engine, console = app_client
-    s, headers = _admin(console)
+    s, headers = admin_session(console)
     cookie = {"Cookie": headers["Cookie"]}
     resp = await client.post("/console/admin/export", headers=cookie,
                              data={"csrf": s.csrf, "from": "2026-02-01", "to": "2026-01-01"})
@@ -252,7 +242,7 @@ async def test_export_streams_the_handover_tar_and_audits(app_client: App) -> No
 
 async def test_tts_preview_renders_the_edited_event(app_client: App) -> None:
     client, engine, console = app_client
-    _, headers = _admin(console)
+    _, headers = admin_session(console)
     event = {"id": "preview", "date": "2030-05-01", "time": "10:00", "status": "held",
              "title": {"ja": "防災訓練", "en": "the disaster drill"},
              "venue": {"ja": "市役所", "en": "the city hall"}}
@@ -274,4 +264,3 @@ async def test_tts_preview_renders_the_edited_event(app_client: App) -> None:
     assert (await client.get("/api/tts/en/../../x", headers=headers)).status == 404
     assert (await client.get("/api/tts/en/" + "0" * 24, headers=headers)).status == 404
     assert "preview" not in [e.id for e in engine.ivr_state.board.events]  # nothing saved
-    assert PASSWORD  # the shared fixture's users log in with it
