@@ -13,13 +13,12 @@ from core.access import STAFF, SUPERVISORS, Routes
 from core.clock import CITY_TZ
 from core.errors import json_error, json_object
 from core.identity import actor_of
-from core.transfers import TransferRefused, resolve
 
+from . import schemas
 from .agents import IllegalTransition
 from .errors import UnknownOperator
-from .service import OPERATOR_ACTIONS
 from .stats import per_operator
-from .supervision import MODES, Supervision
+from .supervision import Supervision
 from .wiring import ACD, AcdParts
 
 log = logging.getLogger(__name__)
@@ -57,17 +56,9 @@ async def set_agent_state(request: web.Request) -> web.Response:
     agent_id = request.match_info["id"]
     if agent_id not in parts.acd.agents:
         raise UnknownOperator()
-    body = await json_object(request)
-    action, reason = body.get("action"), body.get("reason")
-    if action not in OPERATOR_ACTIONS:
-        raise json_error(400, "bad_action", f"action must be one of {sorted(OPERATOR_ACTIONS)}")
-    if reason is not None and (not isinstance(reason, str) or not reason.isidentifier()
-                               or len(reason) > 32):
-        raise json_error(400, "bad_reason", "reason must be a short word like break, meeting")
-    if action == "away" and reason is None:
-        raise json_error(400, "bad_reason", "away needs a reason")
+    change = schemas.state_change(await json_object(request))
     try:
-        parts.acd.operator_action(agent_id, action, reason)
+        parts.acd.operator_action(agent_id, change.action, change.reason)
     except IllegalTransition as exc:
         raise json_error(409, "illegal_transition", str(exc)) from exc
     today = await per_operator(parts.db, datetime.now(CITY_TZ).date())
@@ -75,11 +66,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
 
 
 async def operator_stats(request: web.Request) -> web.Response:
-    raw = request.query.get("date")
-    try:
-        day = datetime.fromisoformat(raw).date() if raw else datetime.now(CITY_TZ).date()
-    except ValueError as exc:
-        raise json_error(400, "bad_date", "date must be YYYY-MM-DD") from exc
+    day = schemas.stats_day(request.query.get("date"), datetime.now(CITY_TZ).date())
     stats = await per_operator(request.app[ACD].db, day)
     return web.json_response({"date": day.isoformat(), "operators": stats})
 
@@ -101,27 +88,15 @@ async def transfer_call(request: web.Request) -> web.Response:
         raise json_error(404, "not_found", "no such live call")
     if call.agent_id is None or parts.acd.call_of_agent(call.agent_id) is None:
         raise json_error(409, "not_connected", "only a call connected to an operator")
-    body = await json_object(request)
-    if body.get("type", "blind") != "blind":
-        raise json_error(400, "bad_type", "the API does blind transfers; attended ones are "
-                         "made from the operator's phone")
-    try:
-        target = resolve(parts.settings.transfers, str(body.get("target", "")))
-    except TransferRefused as exc:
-        raise json_error(403, "transfer_refused", str(exc)) from exc
+    target = schemas.transfer_target(await json_object(request), parts.settings.transfers)
     await parts.acd.transfer(call, target, call.agent_id)
     return web.json_response({"call_id": call.id, "to": target.number, "kind": target.kind})
 
 
 async def monitor(request: web.Request) -> web.Response:
     parts = request.app[ACD]
-    body = await json_object(request)
-    mode, supervisor = body.get("mode"), body.get("supervisor")
-    if mode not in MODES:
-        raise json_error(400, "bad_mode", f"mode must be one of {sorted(MODES)}")
-    if not isinstance(supervisor, str):
-        raise json_error(400, "bad_supervisor", "supervisor must be an operator extension")
-    result = await parts.supervision.start(request.match_info["id"], mode, supervisor,
+    asked = schemas.monitor_request(await json_object(request))
+    result = await parts.supervision.start(request.match_info["id"], asked.mode, asked.supervisor,
                                            actor=actor_of(request).name,
                                            remote=request.remote or "")
     return web.json_response(result)

@@ -35,7 +35,7 @@ from store.models import CallRecord
 
 from .errors import BadQuery
 from .formulas import TARGETS, Kpi, compute
-from .http import parse_time
+from .schemas import parse_time
 from .service import KpiService, call_facts, interaction_facts
 from .staffing import seats
 

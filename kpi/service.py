@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.interactions import OtherKind, OutcomeClass
+from core.interactions import OutcomeClass
 from store.db import Database
 from store.models import AgentStateChange, CallRecord, InteractionRecord
 
@@ -24,9 +24,7 @@ from .formulas import (
     StateSpan,
     compute,
 )
-
-MAX_TEXT = 4000
-MAX_FAQ_REFS = 20
+from .schemas import NewInteraction
 
 
 @dataclass(frozen=True)
@@ -38,65 +36,6 @@ class CallRef:
     offered_at: datetime
     agent_id: str | None
     answered: bool
-
-
-@dataclass(frozen=True)
-class NewInteraction:
-    call_id: str
-    topic: str
-    outcome_class: OutcomeClass
-    other_kind: OtherKind | None
-    text: str
-    faq_refs: tuple[str, ...]
-    agent_id: str | None
-
-
-def _str(data: Mapping[str, Any], key: str, required: bool, limit: int) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise InvalidRecord(key, f"{key} is required")
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidRecord(key, f"{key} must be a non-empty string")
-    if len(value) > limit:
-        raise InvalidRecord(key, f"{key} is longer than {limit} characters")
-    return value.strip()
-
-
-def parse_interaction(data: Mapping[str, Any]) -> NewInteraction:
-    """Validate an interaction record from the API; errors name the field and the choices."""
-    unknown = set(data) - {"call_id", "topic", "outcome_class", "other_kind", "text",
-                           "faq_refs", "agent_id"}
-    if unknown:
-        raise InvalidRecord(sorted(unknown)[0], f"unknown field(s): {', '.join(sorted(unknown))}")
-    call_id = _str(data, "call_id", True, 32)
-    topic = _str(data, "topic", True, 64)
-    raw_class = _str(data, "outcome_class", True, 8)
-    classes = [c.value for c in OutcomeClass]
-    if raw_class not in classes:
-        raise InvalidRecord("outcome_class", f"outcome_class {raw_class!r} is not one of "
-                            f"{', '.join(classes)}")
-    cls = OutcomeClass(raw_class)
-    raw_kind = _str(data, "other_kind", False, 16)
-    kinds = [k.value for k in OtherKind]
-    kind: OtherKind | None = None
-    if cls is OutcomeClass.OTHER:
-        if raw_kind not in kinds:
-            raise InvalidRecord("other_kind", f"{OutcomeClass.OTHER.value} needs other_kind, "
-                                f"one of {', '.join(kinds)}")
-        kind = OtherKind(raw_kind)
-    elif raw_kind is not None:
-        raise InvalidRecord("other_kind", f"other_kind is only for {OutcomeClass.OTHER.value}")
-    text = _str(data, "text", False, MAX_TEXT) or ""
-    refs = data.get("faq_refs", [])
-    if (not isinstance(refs, list) or len(refs) > MAX_FAQ_REFS
-            or not all(isinstance(r, str) and 0 < len(r) <= 64 for r in refs)):
-        raise InvalidRecord("faq_refs", f"faq_refs must be a list of at most {MAX_FAQ_REFS} "
-                            "FAQ ids (strings)")
-    agent = _str(data, "agent_id", False, 16)
-    assert call_id is not None and topic is not None
-    return NewInteraction(call_id, topic, cls, kind, text, tuple(refs), agent)
 
 
 def interaction_json(row: InteractionRecord) -> dict[str, Any]:

@@ -14,63 +14,23 @@ from typing import Any
 from aiohttp import web
 
 from core.access import ADMIN_ONLY, READERS, Routes
-from core.calls import Outcome
-from core.errors import ascii_digits, decimal_param, int_param, json_error
+from core.errors import json_error
 from core.identity import Actor
 from core.identity import actor_of as identity_actor
 from store.models import AuditEntry, CallRecord, Recording
 
+from . import schemas
 from .audio import FORMATS, AudioUnavailable
 from .errors import ConversionUnavailable, RecordingNotFound
 from .files import RecordingFileError
-from .service import SORTS, RecordingQuery, RecordingService
+from .service import RecordingService
 
 RECORDINGS: web.AppKey[RecordingService] = web.AppKey("recordings", RecordingService)
-OUTCOMES = {*Outcome, "failopen"}
 
 
 def actor_of(request: web.Request) -> Actor:
     """The access check has passed: a console user, or the API token's holder."""
     return identity_actor(request)
-
-
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise json_error(400, "bad_time", f"{name} must be an ISO 8601 time") from exc
-    if value.tzinfo is None:
-        raise json_error(400, "bad_time", f"{name} must include a time zone offset")
-    return value
-
-
-def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    return int_param(raw, name, lo, hi)
-
-
-def _seconds(request: web.Request, name: str) -> float | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    value = decimal_param(raw, name)
-    if not 0 <= value <= 86400:
-        raise json_error(400, "bad_parameter", f"{name} must be 0..86400 seconds")
-    return value
-
-
-def _digits(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    if not ascii_digits(raw.replace("+", "")) or len(raw) > 32:
-        raise json_error(400, "bad_parameter", f"{name} must be digits")
-    return raw
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -103,27 +63,7 @@ def _call(call: CallRecord) -> dict[str, Any]:
 
 async def list_recordings(request: web.Request) -> web.Response:
     service = request.app[RECORDINGS]
-    sort = request.query.get("sort", "-started_at")
-    if sort not in SORTS:
-        raise json_error(400, "bad_parameter", f"sort must be one of {sorted(SORTS)}")
-    outcome = request.query.get("outcome") or None
-    if outcome is not None and outcome not in OUTCOMES:
-        raise json_error(400, "bad_parameter", f"outcome must be one of {sorted(OUTCOMES)}")
-    agent = request.query.get("agent") or None
-    if agent is not None and (not ascii_digits(agent) or len(agent) > 16):
-        raise json_error(400, "bad_parameter", "agent must be an operator's extension")
-    service_id = request.query.get("service") or None
-    if service_id is not None and (len(service_id) > 32 or not service_id.replace(
-            "_", "").replace("-", "").isalnum()):
-        raise json_error(400, "bad_parameter", "service must be a service id")
-    q = RecordingQuery(start=_time(request, "from"), end=_time(request, "to"), agent=agent,
-                       caller=_digits(request, "caller"),
-                       caller_contains=_digits(request, "caller_contains"),
-                       service=service_id, outcome=outcome,
-                       min_duration=_seconds(request, "min_duration"),
-                       max_duration=_seconds(request, "max_duration"), sort=sort,
-                       limit=_int(request, "limit", 100, 1, 1000),
-                       offset=_int(request, "offset", 0, 0, 10_000_000))
+    q = schemas.search(request.query)
     rows, more = await service.search(q)
     await service.audit(actor_of(request), "search", detail=request.query_string)
     body: dict[str, Any] = {"items": [_row(r) for r in rows], "limit": q.limit,
@@ -134,10 +74,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 
 async def _recording(request: web.Request) -> Recording:
-    raw_id = request.match_info["id"]
-    if not ascii_digits(raw_id) or len(raw_id) > 12:
-        raise RecordingNotFound()
-    rec = await request.app[RECORDINGS].get(int(raw_id))
+    rec = await request.app[RECORDINGS].get(schemas.recording_id(request.match_info["id"]))
     if rec is None:
         raise RecordingNotFound()
     return rec
@@ -159,10 +96,8 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
     a cached conversion. aiohttp's FileResponse answers Range with 206 and Content-Range."""
     service = request.app[RECORDINGS]
     rec = await _recording(request)
-    fmt = request.query.get("format", "wav")
-    if fmt != "wav" and fmt not in FORMATS:
-        raise json_error(400, "bad_parameter", f"format must be wav or {sorted(FORMATS)}")
-    download = request.query.get("download") == "1"
+    asked = schemas.audio(request.query)
+    fmt, download = asked.format, asked.download
     try:
         path = service.path_of(rec)
     except RecordingFileError as exc:
@@ -189,7 +124,7 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
 
 async def recording_peaks(request: web.Request) -> web.Response:
     service = request.app[RECORDINGS]
-    buckets = _int(request, "buckets", 800, 10, 10000)
+    buckets = schemas.peaks_buckets(request.query)
     rec = await _recording(request)
     try:
         path = service.path_of(rec)
@@ -211,8 +146,8 @@ def _audit_row(a: AuditEntry) -> dict[str, Any]:
 
 async def audit_log(request: web.Request) -> web.Response:
     service = request.app[RECORDINGS]
-    rec_id = _int(request, "recording", 0, 0, 10**12) or None
-    rows = await service.audit_rows(rec_id, _int(request, "limit", 100, 1, 1000))
+    q = schemas.audit(request.query)
+    rows = await service.audit_rows(q.recording, q.limit)
     return web.json_response({"items": [_audit_row(a) for a in rows]})
 
 
