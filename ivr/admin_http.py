@@ -4,7 +4,6 @@ a preview of an event's announcement with the IVR's own TTS."""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import date
 from typing import Any
 
@@ -13,26 +12,17 @@ from aiohttp import web
 from core.errors import json_error, json_object
 from core.yamlconf import ConfigError, read_config_text
 
+from . import schemas
 from .appkeys import IVR, SCHEDULES_LOCK
 from .closures import (
     ClosureError,
-    DatedClosure,
     add_closure,
-    check_name,
     remove_closure,
     write_atomically,
 )
-from .events import announcement_text, parse_event
-from .prompts import LANGUAGES
+from .events import announcement_text
 
 # ---- dated closures (holidays) in config/schedules.yaml -------------------------------------
-
-
-def _day(raw: Any, what: str) -> date:
-    try:
-        return date.fromisoformat(str(raw))
-    except ValueError as exc:
-        raise json_error(400, "invalid", f"'{what}' must be a date YYYY-MM-DD") from exc
 
 
 def _closures(request: web.Request) -> list[dict[str, Any]]:
@@ -82,49 +72,34 @@ async def _rewrite_schedules(request: web.Request, change: Any) -> web.Response:
 
 
 async def add_closure_api(request: web.Request) -> web.Response:
-    body = await json_object(request, limit=16 * 1024)
-    day = _day(body.get("date"), "date")
-    try:
-        name = check_name(str(body.get("name", "")))
-    except ClosureError as exc:
-        raise json_error(400, "invalid", str(exc)) from exc
-    service = str(body.get("service", ""))
-    if service != "*" and service not in request.app[IVR].current.entry:
-        raise json_error(400, "invalid", "'service' must be a service id or * (every one)")
-    for item in _closures(request):
-        if item["date"] == day.isoformat() and (not item["services"] or service == "*"
-                                                or service in item["services"]):
-            raise json_error(409, "exists", f"{day.isoformat()} is already a closure "
-                             f"({item['name']})")
-    closure = DatedClosure(day, name, () if service == "*" else (service,))
+    closure = schemas.new_closure(await json_object(request, limit=16 * 1024),
+                                  request.app[IVR].current.entry)
+    day = closure.day.isoformat()
+    for item in _closures(request):  # one closure a day per service
+        if item["date"] == day and (not item["services"] or not closure.services
+                                    or closure.services[0] in item["services"]):
+            raise json_error(409, "exists", f"{day} is already a closure ({item['name']})")
     return await _rewrite_schedules(request, lambda old, _path: add_closure(old, closure))
 
 
 async def delete_closure_api(request: web.Request) -> web.Response:
-    body = await json_object(request, limit=16 * 1024)
-    day = _day(body.get("date"), "date")
-    service = str(body.get("service", ""))
     services = sorted(request.app[IVR].current.entry)
-    if service not in services:
-        raise json_error(400, "invalid", "'service' must be a service id")
+    gone = schemas.closure_removal(await json_object(request, limit=16 * 1024), services)
     return await _rewrite_schedules(
-        request, lambda old, path: remove_closure(old, path, day, service, services))
+        request, lambda old, path: remove_closure(old, path, gone.day, gone.service, services))
 
 
 # ---- TTS preview of an event announcement ---------------------------------------------------
-_TTS_KEY = re.compile(r"[0-9a-f]{24}")
 
 
 async def tts_preview(request: web.Request) -> web.Response:
     """Render the announcement of an event as edited (not saved) with the IVR's own TTS and
     cache; the text reaches the synthesiser as argv or a file, never through a shell."""
     ivr = request.app[IVR]
-    body = await json_object(request, limit=16 * 1024)
-    lang = body.get("lang")
-    if lang not in LANGUAGES:
-        raise json_error(400, "invalid", f"'lang' must be one of {', '.join(LANGUAGES)}")
     statuses = ivr.current.board.statuses
-    event = parse_event(body.get("event"), statuses, ivr.current.schedules.tz)
+    asked = schemas.tts_preview(await json_object(request, limit=16 * 1024), statuses,
+                                ivr.current.schedules.tz)
+    lang, event = asked.lang, asked.event
     text = announcement_text(event, statuses[event.status], lang)
     key = await asyncio.to_thread(ivr.tts.render, text, lang)
     if key is None:
@@ -133,9 +108,9 @@ async def tts_preview(request: web.Request) -> web.Response:
 
 
 async def tts_file(request: web.Request) -> web.StreamResponse:
-    lang, key = request.match_info["lang"], request.match_info["key"]
-    path = request.app[IVR].tts.root / lang / f"{key}.wav"
-    if lang not in LANGUAGES or not _TTS_KEY.fullmatch(key) or not path.is_file():
+    name = schemas.tts_file_name(request.match_info["lang"], request.match_info["key"])
+    path = request.app[IVR].tts.root / name
+    if not path.is_file():
         raise json_error(404, "not_found", "no such rendered announcement")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "no-store"})

@@ -13,9 +13,8 @@ from aiohttp import web
 from core.access import ADMIN_ONLY, STAFF, SUPERVISORS, Routes
 from core.errors import json_object
 
-from . import admin_http
+from . import admin_http, schemas
 from .appkeys import IVR, SCHEDULES_LOCK
-from .errors import InvalidRequest
 
 __all__ = ["IVR", "add_routes"]
 
@@ -44,16 +43,10 @@ async def schedule_status(request: web.Request) -> web.Response:
 async def set_override(request: web.Request) -> web.Response:
     ivr = request.app[IVR]
     service = request.match_info["service"]
-    body = await json_object(request)
-    minutes = body.get("minutes")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int)):
-        raise InvalidRequest("'minutes' must be an integer")
-    unknown = set(body) - {"mode", "minutes", "message"}
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    asked = schemas.override_request(await json_object(request))
     remote = request.remote or "?"
-    await ivr.set_override(service, str(body.get("mode", "")), f"api from {remote}",
-                           minutes, body.get("message"))
+    await ivr.set_override(service, asked.mode, f"api from {remote}", asked.minutes,
+                           asked.message)
     return web.json_response(ivr.status(service))
 
 
@@ -78,9 +71,7 @@ async def board_now(request: web.Request) -> web.Response:
     """What a caller would hear now, per language, with the files Asterisk plays."""
     ivr = request.app[IVR]
     world = ivr.world()
-    lang = request.query.get("lang", "ja")
-    if lang not in ("ja", "en"):
-        raise InvalidRequest("'lang' must be ja or en")
+    lang = schemas.board_language(request.query)
     items = world.board(ivr.clock(), lang)
     return web.json_response({"language": lang, "items": [
         {"key": a.key, "text": a.text, "sound": ivr.sound_path(a), "spoken": a.spoken}
