@@ -17,3 +17,10 @@ class Unauthorized(ConsoleError):
 class Forbidden(ConsoleError):
     status = 403
     error_id = "forbidden"
+
+
+class FormError(ConsoleError):
+    """A console form refused: the page is shown again with this message and status."""
+
+    status = 400
+    error_id = "bad_form"

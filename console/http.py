@@ -8,7 +8,7 @@ import hmac
 import json
 import secrets
 from collections.abc import AsyncIterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,10 @@ from core.access import (
     roles_for,
 )
 from core.clock import CITY_TZ
-from core.errors import ascii_digits, json_error
 from core.identity import Actor
 from core.interactions import OtherKind, OutcomeClass
 
+from . import schemas
 from .auth import (
     ADMIN,
     HOME,
@@ -43,6 +43,7 @@ from .auth import (
     UserError,
 )
 from .directory import MAX_CSV_BYTES, CsvError, Directory
+from .errors import FormError
 from .i18n import LANG_COOKIE, lang_of, texts
 from .ports import PORTS, ConsolePorts
 
@@ -50,7 +51,6 @@ CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
-MAX_EXPORT_DAYS = 366
 
 
 def _render(request: web.Request, template: str, status: int = 200,
@@ -88,13 +88,6 @@ async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(HOME[_session(request).role])
 
 
-def _safe_next(raw: str | None) -> str | None:
-    # only our own pages: never an open redirect
-    if raw and raw.startswith("/console/") and "//" not in raw and "\\" not in raw:
-        return raw
-    return None
-
-
 async def login_page(request: web.Request) -> web.StreamResponse:
     return _login_form(request)
 
@@ -103,7 +96,7 @@ def _login_form(request: web.Request, error: str | None = None,
                 status: int = 200) -> web.Response:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     resp = _render(request, "login.html", status, error=error, login_csrf=token,
-                   next=_safe_next(request.query.get("next")) or "")
+                   next=schemas.safe_next(request.query.get("next")) or "")
     console = request.app[CONSOLE]
     resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/console/",
                     secure=console.config.secure_cookie)
@@ -112,32 +105,26 @@ def _login_form(request: web.Request, error: str | None = None,
 
 async def login(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
-    form = await request.post()
-    name, password = str(form.get("name", "")), str(form.get("password", ""))
-    given, kept = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
-    if not kept or not hmac.compare_digest(given.encode(), kept.encode()):
+    form = schemas.login(await request.post())
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    if not kept or not hmac.compare_digest(form.csrf.encode(), kept.encode()):
         return _login_form(request, "login_expired", 403)
     client = request.remote or "unknown"
-    actor = Actor(_printable(name[:64]) or "?", client)
-    if not console.begin_login(name, client):  # counted now, before the check
+    actor = Actor(form.audit_name, client)
+    if not console.begin_login(form.name, client):  # counted now, before the check
         await console.audit(actor, "login-throttled")
         return _login_form(request, "login_locked", 429)
-    user = await console.users.verify(name, password)
+    user = await console.users.verify(form.name, form.password)
     if user is None:
         await console.audit(actor, "login-failed")
         return _login_form(request, "login_failed", 401)
-    console.login_succeeded(name, client)
+    console.login_succeeded(form.name, client)
     s = console.sessions.create(user)
     await console.audit(Actor(user.name, client, user.name), "login", f"role={user.role}")
-    resp = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or HOME[user.role])
+    resp = web.HTTPSeeOther(form.next or HOME[user.role])
     console.set_session_cookie(resp, s.id)
     resp.del_cookie(LOGIN_COOKIE, path="/console/")
     raise resp
-
-
-def _printable(text: str) -> str:
-    # a typed name lands in the audit log: no NUL (PostgreSQL refuses it) nor line breaks
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -153,10 +140,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def desk(request: web.Request) -> web.StreamResponse:
     s = _session(request)
     # supervisors and admins may open any operator's desk; an operator only their own
-    agent = s.agent_id if s.role != ADMIN and s.agent_id else request.query.get("agent",
-                                                                              s.agent_id or "")
-    if not ascii_digits(agent) or len(agent) > 16:
-        agent = ""
+    agent = schemas.desk_agent(s.agent_id if s.role != ADMIN and s.agent_id
+                               else request.query.get("agent", s.agent_id or ""))
     return _render(request, "desk.html", agent=agent,
                    classes=[c.value for c in OutcomeClass], kinds=[k.value for k in OtherKind])
 
@@ -186,16 +171,14 @@ async def admin(request: web.Request, error: str | None = None,
 
 async def add_user(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
-    form = await request.post()
-    name, role = str(form.get("name", "")), str(form.get("role", ""))
-    agent = str(form.get("agent_id", "")) or None
+    new = schemas.new_user(await request.post())
     try:
-        await console.users.add(name, role, str(form.get("password", "")), agent)
+        await console.users.add(new.name, new.role, new.password, new.agent_id)
     except UserError as exc:
         return await admin(request, str(exc), 400)
     s = _session(request)
     await console.audit(Actor(s.user, request.remote or "unknown", s.user), "user-add",
-                        f"{name} role={role}")
+                        f"{new.name} role={new.role}")
     raise web.HTTPSeeOther("/console/admin")
 
 
@@ -206,19 +189,17 @@ async def change_user(request: web.Request) -> web.StreamResponse:
     s = _session(request)
     name = request.match_info["name"]
     form = await request.post()
-    action = str(form.get("action", ""))
     if name == s.user:
         return await admin(request, "you cannot change or disable your own account", 400)
     try:
+        change = schemas.user_change(form)
+        action = change.action
         if action == "role":
-            before, after = await console.users.change(
-                name, role=str(form.get("role", "")),
-                agent_id=str(form.get("agent_id", "")).strip() or None)
-        elif action in ("disable", "enable"):
-            before, after = await console.users.change(name, disabled=action == "disable")
+            before, after = await console.users.change(name, role=change.role,
+                                                       agent_id=change.agent_id)
         else:
-            raise UserError("choose a role change, disable or enable")
-    except UserError as exc:
+            before, after = await console.users.change(name, disabled=action == "disable")
+    except (FormError, UserError) as exc:
         return await admin(request, str(exc), 400)
     ended = 0
     if after.disabled or (before.role, before.agent_id) != (after.role, after.agent_id):
@@ -236,12 +217,11 @@ async def change_user(request: web.Request) -> web.StreamResponse:
 # ---- recordings: retention and the handover export --------------------------------------------
 async def set_retention(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    raw = str(form.get("days", "")).strip()
-    if not ascii_digits(raw.removeprefix("-")) or len(raw) > 6:  # save_retention says why not
-        return await admin(request, "retention days must be a whole number", 400, "retention")
-    days = int(raw)
     try:
-        old = await request.app[PORTS].recordings.set_retention(days)
+        days = schemas.retention_days(form)
+        old = await request.app[PORTS].recordings.set_retention(days)  # says why not
+    except FormError as exc:
+        return await admin(request, exc.message, exc.status, "retention")
     except ValueError as exc:
         return await admin(request, str(exc), 400, "retention")
     s = _session(request)
@@ -255,27 +235,21 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     (nothing staged on the disk the recordings live on)."""
     form = await request.post()
     try:
-        first = date.fromisoformat(str(form.get("from", "")))
-        last = date.fromisoformat(str(form.get("to", "")))
-    except ValueError:
-        return await admin(request, "choose the first and last day (YYYY-MM-DD)", 400,
-                           "export")
-    if last < first or (last - first).days >= MAX_EXPORT_DAYS:
-        return await admin(request, f"the last day must be on or after the first, at most "
-                           f"{MAX_EXPORT_DAYS} days", 400, "export")
-    start = datetime.combine(first, time(), CITY_TZ)
-    end = datetime.combine(last + timedelta(days=1), time(), CITY_TZ)
+        span = schemas.export_range(form)
+    except FormError as exc:
+        return await admin(request, exc.message, exc.status, "export")
     s = _session(request)
     actor = Actor(s.user, request.remote or "unknown", s.user)
-    days = f"{first.isoformat()}..{last.isoformat()}"
-    name = f"madoguchi-export-{first.isoformat()}-{last.isoformat()}.tar"
+    first, last = span.first.isoformat(), span.last.isoformat()
+    days = f"{first}..{last}"
+    name = f"madoguchi-export-{first}-{last}.tar"
     resp = web.StreamResponse(headers={
         "Content-Type": "application/x-tar",
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store"})
     await resp.prepare(request)
     try:
-        summary = await request.app[PORTS].recordings.export(start, end, resp.write)
+        summary = await request.app[PORTS].recordings.export(span.start, span.end, resp.write)
     except BaseException as exc:
         # the receiver has a tar without its manifest: visibly incomplete
         await asyncio.shield(request.app[CONSOLE].audit(
@@ -289,22 +263,15 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _query(request: web.Request) -> str:
-    q = request.query.get("q", "").strip()
-    if not q or len(q) > 64:
-        raise json_error(400, "bad_parameter", "q must be 1-64 characters")
-    return q
-
-
 async def directory_search(request: web.Request) -> web.Response:
-    rows = await request.app[DIRECTORY].search_directory(_query(request))
+    rows = await request.app[DIRECTORY].search_directory(schemas.search_text(request.query))
     return web.json_response({"items": [
         {"section": r.section, "name": r.name, "extension": r.extension, "note": r.note}
         for r in rows]})
 
 
 async def faq_search(request: web.Request) -> web.Response:
-    rows = await request.app[DIRECTORY].search_faq(_query(request))
+    rows = await request.app[DIRECTORY].search_faq(schemas.search_text(request.query))
     return web.json_response({"items": [
         {"id": r.id, "question": r.question, "answer": r.answer} for r in rows]})
 
@@ -312,19 +279,19 @@ async def faq_search(request: web.Request) -> web.Response:
 async def import_csv(request: web.Request) -> web.StreamResponse:
     """Admin upload of the staff directory or FAQ CSV (replaces the whole list)."""
     form = await request.post()
-    kind, upload = form.get("kind"), form.get("file")
-    if kind not in ("directory", "faq") or not isinstance(upload, web.FileField):
-        return await admin(request, "choose directory or faq and a CSV file", 400)
-    raw = await asyncio.to_thread(upload.file.read, MAX_CSV_BYTES + 1)  # may be on disk
-    if len(raw) > MAX_CSV_BYTES:
-        return await admin(request, f"the CSV is over {MAX_CSV_BYTES // (1024 * 1024)} MiB",
-                           413)
+    try:
+        upload = schemas.csv_upload(form)
+        raw = schemas.csv_size(await asyncio.to_thread(  # the file may be on disk
+            upload.field.file.read, MAX_CSV_BYTES + 1))
+    except FormError as exc:
+        return await admin(request, exc.message, exc.status)
+    kind = upload.kind
     directory = request.app[DIRECTORY]
     try:
         done = await (directory.import_directory(raw) if kind == "directory"
                       else directory.import_faq(raw))
     except CsvError as exc:
-        return await admin(request, f"{upload.filename}: {exc}", 400)
+        return await admin(request, f"{upload.field.filename}: {exc}", 400)
     s = _session(request)
     await request.app[CONSOLE].audit(Actor(s.user, request.remote or "unknown", s.user),
                                      "setting", f"import {kind}: {done.rows} rows")
