@@ -14,13 +14,14 @@ from core.identity import actor_of
 from . import schemas
 from .errors import NotYourCall
 from .formulas import TARGETS
-from .schemas import period
+from .schemas import parse_time, period
 from .service import KpiService, call_facts, interaction_json
 from .staffing import plan
 
 KPI: web.AppKey[KpiService] = web.AppKey("kpi", KpiService)
-# `period` stays importable from here for the command line
-__all__ = ["KPI", "add_routes", "kpi_report", "period", "staffing_report"]
+# the period parsers live in .schemas; the command line and the monthly report also import
+# them from here
+__all__ = ["KPI", "add_routes", "kpi_report", "parse_time", "period", "staffing_report"]
 
 
 async def kpi_report(service: KpiService, start: datetime, end: datetime,
