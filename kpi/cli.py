@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from store.db import Database
 
 from .errors import KpiError
@@ -55,14 +55,15 @@ def kpi_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace, job: Callable[[KpiService], Awaitable[str]]) -> int:
+def _run(args: argparse.Namespace,
+         job: Callable[[KpiService, Settings], Awaitable[str]]) -> int:
     settings = load_settings(Path(args.config), Path(args.state))
 
     async def main() -> int:
         db = Database(settings.database_url)
         try:
             await db.create_schema()
-            print(await job(KpiService(db)))
+            print(await job(KpiService(db), settings))
         except KpiError as exc:
             print(f"madoguchi: {exc}", flush=True)
             return 2
@@ -78,7 +79,7 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
-    async def job(service: KpiService) -> str:
+    async def job(service: KpiService, _settings: Settings) -> str:
         start, end = period(_query(args), datetime.now(UTC))
         report = await kpi_report(service, start, end, args.service, args.by,
                                   args.short_abandon)
@@ -88,7 +89,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
 
 def cmd_staffing(args: argparse.Namespace) -> int:
-    async def job(service: KpiService) -> str:
+    async def job(service: KpiService, _settings: Settings) -> str:
         start, end = period(_query(args), datetime.now(UTC))
         plan = await staffing_report(service, start, end, args.service, args.max_occupancy,
                                      args.shrinkage)
@@ -108,8 +109,10 @@ def cmd_staffing(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    async def job(service: KpiService) -> str:
-        html, pdf = await write_report(service, args.month, Path(args.out), args.service)
+    async def job(service: KpiService, settings: Settings) -> str:
+        names = {s.id: s.name for s in settings.services}
+        html, pdf = await write_report(service, args.month, Path(args.out), args.service,
+                                       lang=args.lang, names=names)
         return json.dumps({"html": str(html), "pdf": str(pdf)})
     return _run(args, job)
 
@@ -139,4 +142,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--service", help="one service (default: all)")
     p.add_argument("--out", default="reports", help="folder for the HTML and PDF files")
+    p.add_argument("--lang", choices=["ja", "en"], default="ja",
+                   help="language of the report (default: Japanese)")
     p.set_defaults(func=cmd_report)

@@ -47,3 +47,10 @@ class NotYourCall(KpiError):
 class BadQuery(KpiError):
     status = 400
     error_id = "bad_query"
+
+
+class ReportFontMissing(KpiError):
+    """The monthly report's Japanese font is not installed on this host."""
+
+    status = 500
+    error_id = "report_font_missing"

@@ -178,4 +178,4 @@ def test_answered_abandoned_and_slow_calls_move_counters_and_kpis(stack: Stack) 
                             capture_output=True, timeout=120, check=True)
     files = json.loads(report.stdout)
     assert Path(files["pdf"]).stat().st_size > 10_000
-    assert "Improvement proposals" in Path(files["html"]).read_text(encoding="utf-8")
+    assert "<h2>改善提案</h2>" in Path(files["html"]).read_text(encoding="utf-8")  # ja default
