@@ -27,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.environ import Environ, resolve
 from core.errors import ascii_decimal, ascii_digits, json_error
 from core.identity import ACTOR, Actor
 from core.yamlconf import ConfigError
@@ -132,10 +133,11 @@ class ConsoleConfig:
     lockout: timedelta = timedelta(minutes=15)
 
     @classmethod
-    def from_env(cls) -> ConsoleConfig:
-        return cls(secure_cookie=os.environ.get("MADOGUCHI_CONSOLE_SECURE_COOKIE") == "1",
-                   idle=timedelta(minutes=_idle_minutes(
-                       os.environ.get("MADOGUCHI_CONSOLE_IDLE_MINUTES", "15"))))
+    def from_env(cls, env: Environ | None = None) -> ConsoleConfig:
+        """From the environment's overrides (core/environ.py; read now when not given)."""
+        env = resolve(env)
+        return cls(secure_cookie=env.console_secure_cookie,
+                   idle=timedelta(minutes=_idle_minutes(env.console_idle_minutes)))
 
 
 def _idle_minutes(raw: str) -> float:

@@ -88,7 +88,7 @@ async def _with_users(args: argparse.Namespace, settings: Settings,
 
 def cmd_users(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(Path(args.config), Path(args.state))
+        settings = load_settings(Path(args.config), Path(args.state), args.env)
         settings.state_dir.mkdir(parents=True, exist_ok=True)  # the first command on a new host
         if args.users_action == "add":
             _check_agent(args, settings)  # before the password is asked for
@@ -100,7 +100,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace, data: bytes) -> int:
-    settings = load_settings(Path(args.config), Path(args.state))
+    settings = load_settings(Path(args.config), Path(args.state), args.env)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     try:

@@ -1,6 +1,7 @@
 """Secrets generated at first run into the state folder (mode 0600), never committed.
 
-Environment variables win over the file so that deployments can inject their own.
+Environment variables (core/environ.py) win over the file so that deployments can inject
+their own.
 The FastAGI secret has no such override: the generated dialplan carries it, so it lives where
 `madoguchi secrets --rotate` and the engine can both find it.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environ import Environ, resolve
 from .statefile import read_json, state_error
 from .yamlconf import ConfigError
 
@@ -85,7 +87,10 @@ def _new_fastagi_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
+def load_or_create(state_dir: Path, agent_ids: list[str], env: Environ | None = None) -> Secrets:
+    """The state folder's secrets, missing ones generated and saved; `env`'s overrides (read
+    now when not given) win over the file's AMI secret, API token and metrics token."""
+    env = resolve(env)
     state_dir.mkdir(parents=True, exist_ok=True)
     path = _path(state_dir)
     data = _read(path)
@@ -119,12 +124,12 @@ def load_or_create(state_dir: Path, agent_ids: list[str]) -> Secrets:
         _write(path, data)
     os.chmod(path, 0o600)
     return Secrets(
-        ami_secret=os.environ.get("MADOGUCHI_AMI_SECRET") or ami,
-        api_token=os.environ.get("MADOGUCHI_API_TOKEN") or token,
+        ami_secret=env.ami_secret or ami,
+        api_token=env.api_token or token,
         sip_passwords=sip,
         fastagi_secret=fastagi,
         ami_monitor_secret=monitor,
-        metrics_token=os.environ.get("MADOGUCHI_METRICS_TOKEN") or metrics,
+        metrics_token=env.metrics_token or metrics,
     )
 
 

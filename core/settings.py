@@ -4,18 +4,19 @@ Layout of a config folder:
   madoguchi.yaml  engine, Asterisk and service settings
   agents.yaml     operators (PJSIP endpoints)
   flows/*.yaml    IVR call flows, one per entry point
-Secrets never live here: they come from the environment or the state folder.
+Secrets never live here: they come from the environment or the state folder. Environment
+overrides (core/environ.py) win over the files' values.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .environ import Environ, resolve
 from .errors import ascii_digits
 from .yamlconf import ConfigError, Location, Node, load_yaml
 
@@ -139,8 +140,10 @@ def _ident(node: Node, key: str, default: str | None = None) -> str:
     return value
 
 
-def load_settings(config_dir: Path, state_dir: Path) -> Settings:
-    """Read and validate a config folder; raises ConfigError naming file:line:column."""
+def load_settings(config_dir: Path, state_dir: Path, env: Environ | None = None) -> Settings:
+    """Read and validate a config folder; raises ConfigError naming file:line:column. `env`
+    holds the environment's overrides (read now when not given)."""
+    env = resolve(env)
     main_file = config_dir / "madoguchi.yaml"
     root = Node(load_yaml(main_file), Location(str(main_file), 1, 1), "madoguchi.yaml")
 
@@ -161,17 +164,17 @@ def load_settings(config_dir: Path, state_dir: Path) -> Settings:
     agi_node.done()
     default_db = f"sqlite+aiosqlite:///{state_dir.resolve() / 'madoguchi.db'}"
     file_db = engine.text("database_url", "")  # read (and checked) even when overridden
-    database_url = os.environ.get("MADOGUCHI_DATABASE_URL") or file_db or default_db
+    database_url = env.database_url or file_db or default_db
     engine.done()
 
     ast = root.child("asterisk")
     # the file's value is read (and so checked) even when the environment overrides it
     mode = ast.text("mode", "auto")
-    mode = os.environ.get("MADOGUCHI_ASTERISK_MODE") or mode
+    mode = env.asterisk_mode or mode
     if mode not in ("auto", "chroot", "system"):
         raise ConfigError(ast.at("mode"), f"'mode' must be auto, chroot or system, got {mode!r}")
     rootfs_text = ast.text("rootfs", "/var/cache/madoguchi/asterisk-sid")
-    rootfs = Path(os.environ.get("MADOGUCHI_ROOTFS") or rootfs_text)
+    rootfs = env.rootfs or Path(rootfs_text)
     ami = ast.child("ami")
     sip = ast.child("sip")
     rtp = ast.child("rtp")

@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _sources(args: argparse.Namespace) -> Sources:
-    settings = load_settings(Path(args.config), Path(args.state))
+    settings = load_settings(Path(args.config), Path(args.state), args.env)
     flow_dir = Path(args.dir) if getattr(args, "dir", None) else None
     if flow_dir is not None:
         # a staging copy is checked with the prompts/schedules/events beside it

@@ -133,12 +133,13 @@ def _convert(file: Path, sounds_dir: Path) -> str:
     return f"files/{digest}"
 
 
-def build_prompts(texts: dict[str, dict[str, str]], out_dir: Path) -> dict[str, list[str]]:
+def build_prompts(texts: dict[str, dict[str, str]], out_dir: Path,
+                  tts_cache: Path | None = None) -> dict[str, list[str]]:
     """Render every prompt text into the TTS cache; returns {language: [prompt ids rendered]}.
 
     Used by `madoguchi up` and `pbx config` so the first call finds the cache warm.
     """
-    tts = Tts(out_dir / "tts")
+    tts = Tts(out_dir / "tts", tts_cache)
     done: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
     for prompt_id, per_lang in texts.items():
         for lang, text in per_lang.items():

@@ -38,34 +38,49 @@ class ReloadResult:
 
 
 class IvrService:
+    """Built without touching a file; `start()` (or `load()`, for a service used without its
+    background refresh) reads the flow set, overrides and events and renders their sounds."""
+
     def __init__(self, settings: Settings, sounds_dir: Path, asterisk_sounds: str,
-                 state_dir: Path, clock: Callable[[], datetime] = utc_now) -> None:
+                 state_dir: Path, clock: Callable[[], datetime] = utc_now,
+                 tts_cache: Path | None = None) -> None:
         self.settings = settings
         self.sounds_dir = sounds_dir
         self.asterisk_sounds = asterisk_sounds
         self.clock = clock
-        self.tts = Tts(sounds_dir / "tts")
+        self.tts = Tts(sounds_dir / "tts", tts_cache)
         self.sources = Sources.from_settings(settings)
-        self.current: FlowSet = read_flow_set(self.sources, self.tts, sounds_dir,
-                                              now=clock())  # FlowSetInvalid stops the start
         self.reloads = 0
-        ivr_state = state_dir / "ivr"
-        self.events_file = ivr_state / "events.json"
-        self.overrides = OverrideStore(ivr_state / "overrides.json", clock)
+        self._state = state_dir / "ivr"
+        self.events_file = self._state / "events.json"
+        # set by load()
+        self.current: FlowSet
+        self.overrides: OverrideStore
+        self.board: Board
+        self.loaded = False
+        self._lock = asyncio.Lock()
+        self._hold_key: tuple[str, ...] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[ReloadResult]] = set()
+
+    def load(self) -> None:
+        """Read and render what the service serves; FlowSetInvalid (or a damaged state
+        file's ConfigError) stops the start. Blocking: files and text-to-speech."""
+        self.current = read_flow_set(self.sources, self.tts, self.sounds_dir, now=self.clock())
+        self.overrides = OverrideStore(self._state / "overrides.json", self.clock)
         for service, ov in self.overrides.snapshot().items():
             if ov.message:  # re-render after a restart (cached by content: cheap)
                 self.overrides.attach_sounds(service, self._render_texts(ov.message))
         events = load_events(self.events_file, self.current.board.statuses,
                              self.current.schedules.tz, self.current.board.seed)
-        self.board: Board = Board((), {}).with_events(events, self._render_board(events))
-        self._lock = asyncio.Lock()
-        self._hold_key: tuple[str, ...] | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[ReloadResult]] = set()
+        self.board = Board((), {}).with_events(events, self._render_board(events))
         self.refresh_hold_files()
+        self.loaded = True
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        if not self.loaded:
+            await asyncio.to_thread(self.load)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
 
     async def stop(self) -> None:

@@ -19,6 +19,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from core.environ import resolve
+
 log = logging.getLogger(__name__)
 
 OPEN_JTALK_DICT = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
@@ -42,13 +44,6 @@ def _voice(lang: str) -> tuple[list[str], str] | None:
             return None
         return [exe, "-v", "en-us", "-s", "150"], "espeak-ng:en-us:150"
     return None
-
-
-def _shared_cache() -> Path:
-    # one cache per machine user, so each new state folder (tests, a fresh install) does not
-    # synthesise the same sentences again; files are linked or copied from it
-    env = os.environ.get("MADOGUCHI_TTS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "madoguchi" / "tts"
 
 
 def playable(path: Path, root: Path) -> None:
@@ -75,11 +70,13 @@ def _place(src: Path, dst: Path) -> None:
 
 
 class Tts:
-    """Renders texts into `<root>/<lang>/<hash>.wav`; returns names without the extension."""
+    """Renders texts into `<root>/<lang>/<hash>.wav`; returns names without the extension.
+    `shared` is the cache shared by every state folder of this machine user (files are
+    copied from it): MADOGUCHI_TTS_CACHE or its default, read now when not given."""
 
     def __init__(self, root: Path, shared: Path | None = None) -> None:
         self.root = root
-        self.shared = shared if shared is not None else _shared_cache()
+        self.shared = shared if shared is not None else resolve(None).tts_cache
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.synthesised = 0  # how many files were made (not found in the cache)

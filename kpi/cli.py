@@ -57,7 +57,7 @@ def kpi_table(report: dict[str, Any]) -> str:
 
 def _run(args: argparse.Namespace,
          job: Callable[[KpiService, Settings], Awaitable[str]]) -> int:
-    settings = load_settings(Path(args.config), Path(args.state))
+    settings = load_settings(Path(args.config), Path(args.state), args.env)
 
     async def main() -> int:
         db = Database(settings.database_url)

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ami_bridge.pbx import confgen, runner
+from core.environ import Environ, resolve
 from core.secrets import Secrets, load_or_create, rotate_fastagi_secret
 from core.settings import Settings, load_settings
 from core.statelock import StateLocked
@@ -23,7 +24,8 @@ from core.yamlconf import ConfigError
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
-    settings = load_settings(Path(args.config), Path(args.state))
+    env: Environ = args.env
+    settings = load_settings(Path(args.config), Path(args.state), env)
     from ivr.errors import FlowSetInvalid
     from ivr.flowset import Sources, check
 
@@ -34,16 +36,16 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     from recordings.config import recording_settings
 
     recording_settings(settings)  # the feature's own section, validated before anything starts
-    return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents])
+    return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents], env)
 
 
-def _generate(settings: Settings, secrets: Secrets) -> runner.Pbx:
+def _generate(settings: Settings, secrets: Secrets, env: Environ) -> runner.Pbx:
     from ivr.prompts import build_prompts, load_prompt_texts
 
     pbx = runner.choose(settings)
     confgen.write(settings, secrets, pbx.layout)
     texts = load_prompt_texts(settings.config_dir / "prompts.yaml")
-    build_prompts(texts, pbx.layout.local / "sounds")
+    build_prompts(texts, pbx.layout.local / "sounds", env.tts_cache)
     return pbx
 
 
@@ -82,7 +84,7 @@ def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
     from .web import make_app
 
     settings, secrets = _load(args)
-    pbx = _generate(settings, secrets) if with_pbx else runner.choose(settings)
+    pbx = _generate(settings, secrets, args.env) if with_pbx else runner.choose(settings)
     child: subprocess.Popen[bytes] | None = None
     if with_pbx:
         runner.prepare(pbx)
@@ -94,7 +96,7 @@ def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
         logging.getLogger(__name__).info("Asterisk started (pid %d), log %s", child.pid,
                                          log_path)
     try:
-        engine = Engine(settings, secrets, pbx.layout)
+        engine = Engine(settings, secrets, pbx.layout, args.env)
         app = make_app(engine)
         print(how_to_call(settings, secrets, show_passwords=with_pbx), flush=True)
         web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
@@ -116,7 +118,7 @@ def cmd_pbx(args: argparse.Namespace) -> int:
         runner.prepare(pbx)
         print("chroot" if pbx.chroot else "system", pbx.rootfs or "asterisk")
         return 0
-    pbx = _generate(settings, secrets)
+    pbx = _generate(settings, secrets, args.env)
     if args.action == "config":
         print(pbx.layout.local / "etc")
         return 0
@@ -150,7 +152,7 @@ def rotate_fastagi(args: argparse.Namespace) -> int:
     session presents another secret, and once the new one is presented the old one is dead."""
     settings, _ = _load(args)
     rotate_fastagi_secret(settings.state_dir)
-    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents])
+    secrets = load_or_create(settings.state_dir, [a.id for a in settings.agents], args.env)
     pbx = runner.choose(settings)
     etc = confgen.write(settings, secrets, pbx.layout).parent
     print(f"FastAGI secret rotated in {settings.state_dir / 'secrets.json'}; the dialplan in "
@@ -173,11 +175,14 @@ def rotate_fastagi(args: argparse.Namespace) -> int:
 Command = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Each sub-command sets `func`; packages add theirs here, one block each."""
+def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
+    """Each sub-command sets `func`; packages add theirs here, one block each. Every command
+    finds the environment's overrides (core/environ.py) in `args.env`."""
+    env = resolve(env)
     parser = argparse.ArgumentParser(prog="madoguchi")
-    parser.add_argument("--config", default=os.environ.get("MADOGUCHI_CONFIG", "config"))
-    parser.add_argument("--state", default=os.environ.get("MADOGUCHI_STATE", "state"))
+    parser.set_defaults(env=env)
+    parser.add_argument("--config", default=env.config_dir)
+    parser.add_argument("--state", default=env.state_dir)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the engine (Asterisk runs separately)").set_defaults(
@@ -219,7 +224,8 @@ def private_state(state: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # the environment is read here, once; everything below is handed what it needs
+    args = build_parser(Environ.read()).parse_args(argv)
     private_state(Path(args.state))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,6 +3,11 @@
 Everything runs in one asyncio loop. AMI events arrive in order through one subscriber; the
 caller channel's Hangup closes a call exactly once; closing a call (row + recording) runs as
 a task that shutdown waits for, so a SIGTERM loses no call record.
+
+Building the engine loads no flow and opens no connection, lock or port. Starting it enters
+its parts (PARTS, each an async context manager) in order on one exit stack; stopping closes
+the stack, so the parts stop in exactly the reverse order, and a part that fails to start
+stops those already started, in reverse, before the failure reaches the caller.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from prometheus_client import Gauge
 
@@ -30,6 +36,7 @@ from ami_bridge.dialplan import UserEvent
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx.confgen import Layout
 from core.calls import Call, CallTracker, Outcome, TransferStep
+from core.environ import Environ, resolve
 from core.secrets import Secrets, fastagi_secret_watch
 from core.settings import Settings
 from core.statelock import StateLock
@@ -47,14 +54,35 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offered again
 
+# The parts in the order they start (and the reverse of the order they stop). Why this order:
+# - the state lock first and last: nothing touches the state folder without it;
+# - the journal is replayed before the reconciler (recording jobs) looks at files;
+# - agent states are restored before the ACD and AMI start, and their writer is flushed only
+#   once the ACD, which reports changes to it, has stopped;
+# - the closing-call drain waits for call records after AMI (Hangup events) and the resync
+#   (calls Asterisk no longer has), which start closings, have stopped, and before the
+#   database closes;
+# - the IVR's flow set and state files are loaded (or refused) first, before the database,
+#   the background jobs or Asterisk are touched;
+# - the resync stops before the ACD it rebuilds, the ACD and supervision before AMI, through
+#   which the ACD writes its last facts to the channels;
+# - FastAGI starts last and so stops first: no new call arrives while the rest stops.
+PARTS = ("state_lock", "ivr_service", "database", "journal_replay", "agent_history",
+         "closing_calls", "recording_jobs", "journal_replay_task", "ami", "supervision", "acd",
+         "resync", "sighup", "fastagi")
+
+
 class Engine:
-    def __init__(self, settings: Settings, secrets: Secrets, layout: Layout) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, layout: Layout,
+                 env: Environ | None = None) -> None:
         self.settings = settings
         self.secrets = secrets
         self.layout = layout
-        # IVR flows, schedules, overrides and the event board; refuses an invalid flow set
+        self.env = resolve(env)  # the environment's overrides (core/environ.py)
+        # IVR flows, schedules, overrides and the event board; loaded (and an invalid flow
+        # set refused) when the engine starts
         self.ivr_state = IvrService(settings, layout.local / "sounds", layout.ast("sounds"),
-                                    settings.state_dir)
+                                    settings.state_dir, tts_cache=self.env.tts_cache)
         self.metrics = Metrics()
         self.db = Database(settings.database_url)
         self.state_lock = StateLock(settings.state_dir)
@@ -75,7 +103,7 @@ class Engine:
         self.kpi = KpiService(self.db, self._call_ref, self.tracker.clock)
         self.recordings = RecordingService.for_settings(self.db, layout.local / "recordings",
                                                         settings)
-        self._replay_task: asyncio.Task[None] | None = None
+        self._stack: AsyncExitStack | None = None
         Gauge("madoguchi_call_journal_pending", "Call records waiting in the journal for the "
               "database", registry=self.metrics.registry).set_function(self._journal_pending)
         self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
@@ -99,46 +127,153 @@ class Engine:
         self.ami.on_connected(self._on_connected)
         self.ami.on_disconnected(self._on_disconnected)
 
-    # ---- lifecycle (called in order by the web app's cleanup context) -------------------------
+    # ---- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
-        # held until stop(): erase and purge refuse to run beside this engine
-        self.state_lock.acquire()
-        await self.db.create_schema()
+        """Start every part in PARTS order; on a failure, stop those already started (in
+        reverse) and raise."""
+        if self._stack is not None:
+            raise RuntimeError("the engine is already started")
+        async with AsyncExitStack() as stack:
+            for name in PARTS:
+                await stack.enter_async_context(self.part(name))
+                log.debug("started %s", name)
+            self._stack = stack.pop_all()
+
+    async def stop(self) -> None:
+        """Stop the parts in the reverse of the order they started; nothing when stopped."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Engine]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    def part(self, name: str) -> AbstractAsyncContextManager[None]:
+        """The part called `name` (one of PARTS), as a context manager not yet entered."""
+        if name not in PARTS:
+            raise KeyError(name)
+        factory: Callable[[], AbstractAsyncContextManager[None]] = getattr(self, f"_{name}")
+        return factory()
+
+    @asynccontextmanager
+    async def _state_lock(self) -> AsyncIterator[None]:
+        # held until stop: erase and purge refuse to run beside this engine
+        with self.state_lock:
+            yield
+
+    @asynccontextmanager
+    async def _database(self) -> AsyncIterator[None]:
+        try:
+            await self.db.create_schema()  # upgraded to the latest revision
+            yield
+        finally:
+            await self.db.close()
+
+    @asynccontextmanager
+    async def _journal_replay(self) -> AsyncIterator[None]:
         # call records kept while the database was away, before the reconciler looks at files
         await self._replay_journal()
+        yield
+
+    @asynccontextmanager
+    async def _agent_history(self) -> AsyncIterator[None]:
         for agent_id, row in (await self.history.last_states()).items():
             kept = restorable(row)
             if kept is not None:
                 self.acd.restore(agent_id, kept[0], kept[1], row.at)
         await self.history.start()
-        await self.ivr_state.start()
-        # SIGHUP reloads the flows, as POST /api/flows/reload does (not on Windows loops)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._sighup)
-        await self.fastagi.start()
-        self.metrics.fastagi_listening.set(1)
-        await self.ami.start()  # returns at once; AMI may come later
-        self.acd.start()
-        self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
-        self._replay_task = asyncio.get_running_loop().create_task(self._replay_journal_every())
+        try:
+            yield
+        finally:
+            await self.history.stop()  # writes what is queued
 
-    async def stop(self) -> None:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        await self.fastagi.close()
-        await self.ivr_state.stop()
-        self.metrics.fastagi_listening.set(0)
-        await self.resync.close()
-        await self.acd.close()
-        await self.supervision.close()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
-        await self.history.stop()
-        await self.recording_jobs.stop()
-        if self._replay_task is not None:
-            self._replay_task.cancel()
-            await asyncio.gather(self._replay_task, return_exceptions=True)
-        await self.ami.close()
-        await self.db.close()
-        self.state_lock.release()
+    @asynccontextmanager
+    async def _closing_calls(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self._closing:
+                await asyncio.gather(*self._closing, return_exceptions=True)
+
+    @asynccontextmanager
+    async def _recording_jobs(self) -> AsyncIterator[None]:
+        self.recording_jobs.start()  # reconciler now, then on its timer; retention purge
+        try:
+            yield
+        finally:
+            await self.recording_jobs.stop()
+
+    @asynccontextmanager
+    async def _journal_replay_task(self) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(self._replay_journal_every())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    @asynccontextmanager
+    async def _ivr_service(self) -> AsyncIterator[None]:
+        await self.ivr_state.start()  # loads the flow set; FlowSetInvalid stops the start
+        try:
+            yield
+        finally:
+            await self.ivr_state.stop()
+
+    @asynccontextmanager
+    async def _ami(self) -> AsyncIterator[None]:
+        await self.ami.start()  # returns at once; AMI may come later
+        try:
+            yield
+        finally:
+            await self.ami.close()
+
+    @asynccontextmanager
+    async def _acd(self) -> AsyncIterator[None]:
+        self.acd.start()
+        try:
+            yield
+        finally:
+            await self.acd.close()
+
+    @asynccontextmanager
+    async def _supervision(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.supervision.close()
+
+    @asynccontextmanager
+    async def _resync(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.resync.close()
+
+    @asynccontextmanager
+    async def _sighup(self) -> AsyncIterator[None]:
+        # SIGHUP reloads the flows, as POST /api/flows/reload does (not on Windows loops)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self._reload_flows)
+        try:
+            yield
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+    @asynccontextmanager
+    async def _fastagi(self) -> AsyncIterator[None]:
+        try:
+            await self.fastagi.start()
+            self.metrics.fastagi_listening.set(1)
+            yield
+        finally:
+            await self.fastagi.close()  # stops accepting, ends the sessions in progress
+            self.metrics.fastagi_listening.set(0)
 
     async def health(self) -> dict[str, bool]:
         return {"ami": self.ami.connected, "fastagi": self.fastagi.listening,
@@ -160,7 +295,7 @@ class Engine:
         return float(journal.count()) if journal is not None else 0.0
 
     # ---- callbacks ------------------------------------------------------------------------
-    def _sighup(self) -> None:
+    def _reload_flows(self) -> None:
         self.ivr_state.reload_soon()
 
     async def _route_agi(self, session: AgiSession) -> None:

@@ -88,7 +88,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
         return next((c.agent_id for c in engine.tracker.live() if c.id == call_id), None)
 
     console = Console(engine.db, engine.secrets.api_token,
-                      console_config or ConsoleConfig.from_env(), call_owner,
+                      console_config or ConsoleConfig.from_env(engine.env), call_owner,
                       metrics_token=engine.secrets.metrics_token)
     app = web.Application(middlewares=[guard_input, console.middleware],
                           client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
@@ -99,9 +99,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     app[KPI] = engine.kpi
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
-        await engine.start()
-        yield
-        await engine.stop()
+        async with engine.running():  # a failed start has already stopped what it started
+            yield
 
     app.cleanup_ctx.append(engine_ctx)
     app.router.add_get("/healthz", healthz)

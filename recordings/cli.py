@@ -68,7 +68,7 @@ EXIT_ENGINE_RUNNING = 4
 def _run(args: argparse.Namespace,
          job: Callable[[RecordingService], Awaitable[tuple[dict[str, Any], int]]],
          deletes: bool = False) -> int:
-    settings = load_settings(Path(args.config), Path(args.state))
+    settings = load_settings(Path(args.config), Path(args.state), args.env)
     if deletes:
         lock = StateLock(settings.state_dir)
         try:

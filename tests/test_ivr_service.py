@@ -65,7 +65,9 @@ def service(tmp_path: Path, clock: Clock) -> tuple[IvrService, Settings]:
     if not config.exists():
         shutil.copytree(ROOT / "config", config)
     settings = load_settings(config, tmp_path / "state")
-    return IvrService(settings, tmp_path / "sounds", "/snd", tmp_path / "state", clock), settings
+    ivr = IvrService(settings, tmp_path / "sounds", "/snd", tmp_path / "state", clock)
+    ivr.load()  # what start() does first, without the background refresh
+    return ivr, settings
 
 
 NOON = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo, a Wednesday

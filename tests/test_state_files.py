@@ -4,6 +4,7 @@ without a traceback, and a damaged secrets.json is never replaced by new secrets
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from offline_engine import offline_config
 
 from core.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
@@ -135,7 +137,13 @@ def _start_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                   monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """`madoguchi run` on the offline config; returns stderr's lines. Serving is not
     expected: the start must stop before."""
-    def serve(*_args: Any, **_kwargs: Any) -> None:
+    def serve(app: web.Application, *_args: Any, **_kwargs: Any) -> None:
+        async def start_up() -> None:  # what run_app does before it listens: start the engine
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await runner.cleanup()
+
+        asyncio.run(start_up())
         raise AssertionError("the engine started serving")
 
     monkeypatch.setattr("madoguchi.cli.web.run_app", serve)
