@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ivr_service import NOON, Clock, FakeSession, service
 
 from console.auth import ConsoleConfig
 from core.calls import Call, CallTracker
@@ -20,6 +19,7 @@ from ivr.agi_runner import IvrRunner
 from kpi.errors import BadQuery
 from kpi.report import write_report
 from madoguchi.cli import main
+from tests.ivr_doubles import NOON, Clock, FakeSession, service
 
 ROOT = Path(__file__).resolve().parents[1]
 UNICODE_DIGITS = ["８１", "8²", "٨١", "81\n"]  # full-width, superscript, Arabic-Indic, a break

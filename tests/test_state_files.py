@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from offline_engine import offline_config
 
 from core.secrets import fastagi_secret_watch, load_or_create, rotate_fastagi_secret
 from core.statefile import read_json
 from core.yamlconf import ConfigError
+from harness.offline_engine import offline_config
 from ivr.schedule import OverrideMode, OverrideStore
 from madoguchi.cli import main
 from recordings.config import RETENTION_FILE, saved_retention
