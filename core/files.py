@@ -8,7 +8,7 @@ from pathlib import Path
 
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in `path` survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
@@ -22,7 +22,8 @@ def write_durably(dest: Path, data: bytes | str, mode: int | None = None) -> Non
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    # never through a link someone planted at the temporary name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     fd = os.open(tmp, flags, 0o666 if mode is None else mode)
     try:
         if mode is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .environ import Environ, resolve
+from .files import write_durably
 from .statefile import read_json, state_error
 from .yamlconf import ConfigError
 
@@ -73,14 +74,7 @@ def _read(path: Path) -> dict[str, object]:
 
 def _write(path: Path, data: dict[str, object]) -> None:
     """Replace the file in one step: a reader sees the old content or the new, never half."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        os.fchmod(fh.fileno(), 0o600)  # a stale tmp file keeps its old mode otherwise
-        json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_durably(path, json.dumps(data, indent=2), mode=0o600)
 
 
 def _new_fastagi_secret() -> str:

@@ -16,15 +16,9 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from core.files import fsync_dir
+
 log = logging.getLogger(__name__)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -66,7 +60,7 @@ class Journal:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
 
     def _lines(self) -> list[bytes]:
         try:
@@ -131,4 +125,4 @@ class Journal:
                 finally:
                     os.close(fd)
                 os.replace(tmp, self.path)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)

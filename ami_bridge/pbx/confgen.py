@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.files import write_durably
 from core.secrets import KEY_PATTERN, Secrets
 from core.settings import Settings
 
@@ -290,11 +291,5 @@ def write(settings: Settings, secrets: Secrets, layout: Layout) -> Path:
     # Asterisk reads its configuration as another user of the folder's group (pbx/sharing.py)
     os.chmod(layout.local / "etc", 0o2750)  # noqa: S103 - the PBX group only
     for name, text in render(settings, secrets, layout).items():
-        path = layout.local / "etc" / name
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        os.fchmod(fd, 0o640)  # whatever the umask
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_durably(layout.local / "etc" / name, text, mode=0o640)  # whatever the umask
     return layout.local / "etc" / "asterisk.conf"
