@@ -52,11 +52,13 @@ class OverrideMode(StrEnum):
     CLOSED = "closed"
     EMERGENCY = "emergency"
     FORWARD = "forward"
+    OPEN = "open"  # open outside the hours (an extra shift, a test at night)
 
 
 # the digit a supervisor dials after the service's code (*7 <service> <mode>)
 MODE_DIGITS = {"0": OverrideMode.NORMAL, "1": OverrideMode.CLOSED, "2": OverrideMode.EMERGENCY,
-               "3": OverrideMode.FORWARD}
+               "3": OverrideMode.FORWARD, "4": OverrideMode.OPEN}
+NEXT_OPEN_HORIZON = timedelta(days=14)  # beyond this a service counts as closed until changed
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,21 @@ class Schedules:
                 return ScheduleState.EMERGENCY
             if override.mode is OverrideMode.FORWARD:
                 return ScheduleState.FORWARD
+            if override.mode is OverrideMode.OPEN:
+                return ScheduleState.OPEN
         return self.base_state(service, at)
+
+    def next_open(self, service: str, at: datetime) -> datetime | None:
+        """When the service's hours next open after `at` (to the minute; no override
+        considered), or None within NEXT_OPEN_HORIZON. Hours are whole minutes, so a
+        minute's step finds the exact opening."""
+        t = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        end = at + NEXT_OPEN_HORIZON
+        while t <= end:
+            if self.base_state(service, t) is ScheduleState.OPEN:
+                return t
+            t += timedelta(minutes=1)
+        return None
 
 
 _JP_CACHE: dict[int, holidays.HolidayBase] = {}
