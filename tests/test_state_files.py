@@ -190,7 +190,7 @@ def _override(**change: Any) -> str:
     (_override(service=5), "override 1: 'service' must be a non-empty string"),
     (_override(set_by=None), "override 1: 'set_by' must be a non-empty string"),
     (_override(mode="party"), "override 1: 'mode' must be one of normal, closed, emergency, "
-     "forward, got 'party'"),
+     "forward, open, got 'party'"),
     # a naive time cannot be compared with the clock: it would fail on the first call
     (_override(set_at="2026-11-25T02:00:00"), "override 1: 'set_at' must be an ISO 8601 time "
      "with a UTC offset"),
@@ -218,7 +218,7 @@ def test_the_engine_does_not_start_on_a_damaged_overrides_file(
     before = _write(path, _override(mode=None))
     err = _start_engine(tmp_path, capsys, monkeypatch)
     assert err == [f"madoguchi: invalid configuration: {path}: override 1: 'mode' must be one "
-                   "of normal, closed, emergency, forward, got None"]
+                   "of normal, closed, emergency, forward, open, got None"]
     assert path.read_bytes() == before
 
 
