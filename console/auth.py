@@ -35,6 +35,8 @@ from store.db import Database
 from store.models import AuditEntry
 
 from .models import ConsoleUser
+from .sessions import Session as Session
+from .sessions import Sessions as Sessions
 
 ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER = "admin", "supervisor", "operator", "city_viewer"
 ROLES = (ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER)
@@ -301,66 +303,6 @@ class Users:
 
 
 @dataclass
-class Session:
-    id: str
-    user: str
-    role: str
-    agent_id: str | None
-    csrf: str
-    last_seen: datetime
-
-
-class Sessions:
-    """In memory: an engine restart logs everyone out, which is the safe direction."""
-
-    def __init__(self, idle: timedelta, clock: Clock = _now) -> None:
-        self.idle = idle
-        self.clock = clock
-        self._by_id: dict[str, Session] = {}
-        # open WebSockets per session: they end with it, not only at the next request
-        self._sockets: dict[str, set[asyncio.Task[Any]]] = {}
-
-    def create(self, user: ConsoleUser) -> Session:
-        s = Session(secrets.token_urlsafe(32), user.name, user.role, user.agent_id,
-                    secrets.token_urlsafe(32), self.clock())
-        self._by_id[s.id] = s
-        return s
-
-    def get(self, sid: str) -> Session | None:
-        s = self._by_id.get(sid)
-        if s is None:
-            return None
-        now = self.clock()
-        if now - s.last_seen > self.idle:
-            self.drop(sid)
-            return None
-        s.last_seen = now
-        return s
-
-    def drop(self, sid: str) -> None:
-        self._by_id.pop(sid, None)
-        for task in self._sockets.pop(sid, set()):
-            task.cancel()
-
-    def end_user(self, user: str) -> int:
-        """End every session of a user at once (after a role change or a disable)."""
-        ended = [sid for sid, s in self._by_id.items() if s.user == user]
-        for sid in ended:
-            self.drop(sid)
-        return len(ended)
-
-    def hold(self, sid: str, task: asyncio.Task[Any]) -> None:
-        self._sockets.setdefault(sid, set()).add(task)
-
-    def release(self, sid: str, task: asyncio.Task[Any]) -> None:
-        tasks = self._sockets.get(sid)
-        if tasks is not None:
-            tasks.discard(task)
-            if not tasks:
-                del self._sockets[sid]
-
-
-@dataclass
 class Throttle:
     """Login attempts per key within a sliding window; a locked key waits the window out.
 
@@ -444,14 +386,16 @@ class Console:
         self.call_owner = call_owner  # live call id -> operator extension connected to it
         self.clock = clock
         self.users = Users(db, clock)
-        self.sessions = Sessions(config.idle, clock)
+        self.sessions = Sessions(config.idle, clock, db)
         self.user_throttle = Throttle(config.max_failures, config.lockout, clock)
         self.client_throttle = Throttle(config.max_failures_per_client, config.lockout, clock)
 
     async def start(self) -> None:
         self.users.open_pool()
+        await self.sessions.start()  # those of before a restart
 
     async def close(self) -> None:
+        await self.sessions.close()
         await self.users.close_pool()
 
     def login_keys(self, name: str, client: str) -> tuple[str, str]:

@@ -1,5 +1,5 @@
 """Command line: `madoguchi run | up | pbx … | prompts build | config check | secrets show |
-users …`."""
+users … | db …`."""
 
 from __future__ import annotations
 
@@ -211,6 +211,9 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     from console.cli import add_parser as add_users_parser
 
     add_users_parser(sub)  # users add | list; import directory | faq
+    from store.cli import add_parser as add_db_parser
+
+    add_db_parser(sub)  # db upgrade | current
     return parser
 
 

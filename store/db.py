@@ -1,4 +1,4 @@
-"""Database engine lifecycle: one async engine per process, schema created at start."""
+"""Database engine lifecycle: one async engine per process, schema migrated at start."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from . import migrate
 from .models import Base
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,22 @@ class Database:
         return self._write_turn if self._write_turn is not None else contextlib.nullcontext()
 
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        """The schema at its latest revision, whatever release made the database."""
+        await self.upgrade()
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Run the schema migrations up to `revision` (store.migrate) in one transaction."""
+        async with self._turn(), self.engine.begin() as conn:
+            await conn.run_sync(migrate.upgrade, revision)
+
+    async def revision(self) -> str | None:
+        """The schema's revision; None for an empty database or one from before migrations."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrate.current)
+
+    async def unversioned_tables(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrate.unversioned_tables)
 
     async def ping(self) -> bool:
         try:
