@@ -2,8 +2,9 @@
 
 Two identities reach the app: the API token (a machine identity with the admin role, for
 scripts and the tests) and console users logged in with a session cookie. Every route has
-a set of roles (POLICY); a route nobody listed is admin-only, so a new API is never open by
-accident. Cookie sessions also need the CSRF token on every state-changing request.
+the roles its feature declared where it registered it (core.access); a route nobody declared is
+admin-only, so a new API is never open by accident. Cookie sessions also need the CSRF
+token on every state-changing request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.access import ROLES, Role, policy_of, roles_for
 from core.environ import Environ, resolve
 from core.errors import ascii_decimal, ascii_digits, json_error
 from core.identity import ACTOR, Actor
@@ -38,68 +40,10 @@ from .models import ConsoleUser
 from .sessions import Session as Session
 from .sessions import Sessions as Sessions
 
-ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER = "admin", "supervisor", "operator", "city_viewer"
-ROLES = (ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER)
+ADMIN, SUPERVISOR, OPERATOR, CITY_VIEWER = (Role.ADMIN.value, Role.SUPERVISOR.value,
+                                           Role.OPERATOR.value, Role.CITY_VIEWER.value)
 HOME = {ADMIN: "/console/admin", SUPERVISOR: "/console/wallboard", OPERATOR: "/console/desk",
         CITY_VIEWER: "/console/viewer"}
-
-_STAFF = frozenset({ADMIN, SUPERVISOR, OPERATOR})
-_SUPERVISORS = frozenset({ADMIN, SUPERVISOR})
-_RECORDINGS = frozenset({ADMIN, SUPERVISOR, CITY_VIEWER})
-_ANYONE = frozenset(ROLES)
-ADMIN_ONLY = frozenset({ADMIN})
-
-# (method, route as registered) -> roles. HEAD follows GET.
-POLICY: dict[tuple[str, str], frozenset[str]] = {
-    ("GET", "/metrics"): _SUPERVISORS,
-    ("GET", "/api/agents"): _STAFF,
-    ("POST", "/api/agents/{id}/state"): _STAFF,  # operators: their own extension only
-    ("POST", "/api/agents/{id}/monitor"): _SUPERVISORS,
-    ("GET", "/api/operator-stats"): _SUPERVISORS,
-    ("GET", "/api/queues"): _STAFF,
-    ("POST", "/api/calls/{id}/transfer"): _STAFF,  # operators: their own call only
-    ("GET", "/api/events"): _STAFF,
-    ("GET", "/api/recordings"): _RECORDINGS,
-    ("GET", "/api/recordings/{id}"): _RECORDINGS,
-    ("GET", "/api/recordings/{id}/audio"): _RECORDINGS,
-    ("GET", "/api/recordings/{id}/peaks"): _RECORDINGS,
-    ("GET", "/api/audit"): ADMIN_ONLY,
-    ("GET", "/api/flows"): _SUPERVISORS,
-    ("POST", "/api/flows/reload"): ADMIN_ONLY,
-    ("GET", "/api/schedules/{service}"): _SUPERVISORS,
-    ("POST", "/api/schedules/{service}/override"): _SUPERVISORS,
-    ("GET", "/api/schedules/overrides/history"): _SUPERVISORS,
-    ("GET", "/api/board"): _SUPERVISORS,
-    ("GET", "/api/board/now"): _STAFF,
-    ("POST", "/api/board/events"): ADMIN_ONLY,
-    ("POST", "/api/board/events/{event}/status"): ADMIN_ONLY,
-    ("POST", "/api/board/events/{event}/delete"): ADMIN_ONLY,
-    ("GET", "/api/kpi"): _SUPERVISORS,
-    ("GET", "/api/kpi/staffing"): _SUPERVISORS,
-    ("POST", "/api/interactions"): _STAFF,
-    ("GET", "/api/interactions"): _RECORDINGS,
-    ("GET", "/api/directory"): _STAFF,
-    ("GET", "/api/faq"): _STAFF,
-    ("POST", "/console/admin/import"): ADMIN_ONLY,
-    ("GET", "/console/"): _ANYONE,
-    ("POST", "/console/logout"): _ANYONE,
-    ("GET", "/console/desk"): _STAFF,
-    ("GET", "/console/wallboard"): _SUPERVISORS,
-    ("GET", "/console/viewer"): _RECORDINGS,
-    ("GET", "/console/admin"): ADMIN_ONLY,
-    ("POST", "/console/admin/users"): ADMIN_ONLY,
-    ("POST", "/console/admin/users/{name}"): ADMIN_ONLY,
-    ("GET", "/api/closures"): _SUPERVISORS,
-    ("POST", "/api/closures"): ADMIN_ONLY,
-    ("POST", "/api/closures/delete"): ADMIN_ONLY,
-    ("POST", "/console/admin/retention"): ADMIN_ONLY,
-    ("POST", "/console/admin/export"): ADMIN_ONLY,
-    ("POST", "/api/tts/preview"): ADMIN_ONLY,
-    ("GET", "/api/tts/{lang}/{key}"): ADMIN_ONLY,
-}
-# reachable without logging in
-PUBLIC = {("GET", "/healthz"), ("GET", "/"), ("GET", "/console/login"),
-          ("POST", "/console/login"), ("GET", "/console/static")}
 # state changes under these prefixes are settings: audited whoever makes them
 SETTING_PREFIXES = ("/api/flows", "/api/schedules", "/api/board", "/api/closures")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -120,10 +64,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def roles_for(method: str, route: str) -> frozenset[str]:
-    return POLICY.get(("GET" if method == "HEAD" else method, route), ADMIN_ONLY)
 
 
 @dataclass(frozen=True)
@@ -431,7 +371,8 @@ class Console:
         route = resource.canonical if resource is not None else request.path
         method = "GET" if request.method == "HEAD" else request.method
         api = not route.startswith("/console")
-        if (method, route) in PUBLIC:
+        roles = roles_for(policy_of(request.app), method, route)
+        if roles is None:  # public
             sid = request.cookies.get(COOKIE)
             found = self.sessions.get(sid) if sid else None
             if found is not None:
@@ -462,8 +403,8 @@ class Console:
                                  "required")
             raise web.HTTPSeeOther("/console/login?next=" + quote(request.path_qs, safe=""))
         request[SESSION] = s
-        request[ACTOR] = Actor(s.user, request.remote or "unknown", s.user)
-        if s.role not in roles_for(method, route) or not self._owns(s, route, request):
+        request[ACTOR] = Actor(s.user, request.remote or "unknown", s.user, s.role, s.agent_id)
+        if s.role not in roles or not self._owns(s, route, request):
             if api:
                 raise json_error(403, "forbidden", "your role may not use this")
             raise web.HTTPForbidden(text="403: your role may not open this page",

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from aiohttp import web
 
+from core.settings import Settings
+
 
 class ExportSummary(Protocol):
     @property
@@ -43,12 +45,24 @@ class CenterFacts(Protocol):
         """The services' ids, sorted."""
     def override_modes(self) -> list[str]:
         """The modes an override of a service's hours may take."""
+    def topics(self) -> list[str]:
+        """The topic ids the flows in service give calls (their queue nodes), sorted."""
+    def flow_nodes(self) -> list[str]:
+        """The node ids of the flows in service (a call's IVR path is made of them), sorted."""
+
+
+class OperatorFacts(Protocol):
+    def allowed_actions(self) -> dict[str, list[str]]:
+        """For each operator state, the desk's actions (login, away...) the operators'
+        transition table allows in it."""
 
 
 @dataclass(frozen=True)
 class ConsolePorts:
     recordings: RecordingsAdmin
     center: CenterFacts
+    operators: OperatorFacts
+    settings: Settings  # services, queues and operators by name
 
 
 PORTS: web.AppKey[ConsolePorts] = web.AppKey("console_ports", ConsolePorts)

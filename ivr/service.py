@@ -18,7 +18,7 @@ from typing import Any
 
 from core.settings import Settings
 
-from .errors import FlowSetInvalid, InvalidRequest, UnknownService
+from .errors import FlowSetInvalid, InvalidRequest, UnknownEvent, UnknownService
 from .events import Board, Event, load_events, parse_event, save_events
 from .flowset import CallWorld, FlowSet, Sources, read_flow_set
 from .prompts import LANGUAGES, Audio
@@ -197,7 +197,7 @@ class IvrService:
     async def set_event_status(self, event_id: str, data: Any) -> Event:
         current = next((e for e in self.board.events if e.id == event_id), None)
         if current is None:
-            raise KeyError(event_id)
+            raise UnknownEvent()
         if not isinstance(data, dict):
             raise InvalidRequest("body must be an object")
         return await self.put_event({**current.to_json(), **data, "id": event_id})
@@ -205,7 +205,7 @@ class IvrService:
     async def delete_event(self, event_id: str) -> None:
         async with self._lock:
             if not any(e.id == event_id for e in self.board.events):
-                raise KeyError(event_id)
+                raise UnknownEvent()
             await self._swap_events(tuple(e for e in self.board.events if e.id != event_id))
         log.info("event %s deleted", event_id)
 

@@ -4,14 +4,18 @@ users … | db …`."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -21,6 +25,9 @@ from core.secrets import Secrets, load_or_create, rotate_fastagi_secret
 from core.settings import Settings, load_settings
 from core.statelock import StateLocked
 from core.yamlconf import ConfigError
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
@@ -49,34 +56,34 @@ def _generate(settings: Settings, secrets: Secrets, env: Environ) -> runner.Pbx:
     return pbx
 
 
-def how_to_call(settings: Settings, secrets: Secrets, show_passwords: bool) -> str:
-    a, h = settings.asterisk, settings.http
-    base = f"http://{h.host}:{h.port}"
-    secrets_file = settings.state_dir / "secrets.json"
-    agents = "\n".join(
-        f"    {ag.id}  password "
-        + (secrets.sip_passwords[ag.id] if show_passwords else f"(see {secrets_file})")
-        for ag in settings.agents)
-    first = settings.agents[0].id if settings.agents else "7001"
-    first_pw = secrets.sip_passwords.get(first, "") if show_passwords else "<password>"
-    return f"""
-madoguchi is up.
-  API     : {base}/api/recordings  (Authorization: Bearer <api_token from {secrets_file}>)
-  Health  : curl {base}/healthz
-  Metrics : {base}/metrics (same token)
+def announce_when_ready(engine: Engine, with_pbx: bool
+                        ) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    """A cleanup context printing the banner once the engine is ready (or, after a minute,
+    what it still waits for), never before."""
+    from console.http import CONSOLE
 
-Operators: register a softphone to sip:{a.sip_host}:{a.sip_port} (UDP) as
-{agents}
-  or let SIPp be operator {first}: register it, then answer on the same port:
-  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf register.xml -s {first} -au {first} \\
-     -ap '{first_pw}' -i 127.0.0.1 -p 5071 -m 1 \\
-   && sipp -sf operator.xml -i 127.0.0.1 -p 5071 -mp 17000 -m 1 -d 1500
+    from .banner import command_name, ready_banner, wait_ready
 
-Call the city call center (DID 1000) with SIPp, pressing 2 for English:
-  cd tests/sipp && sipp {a.sip_host}:{a.sip_port} -sf caller.xml -s 1000 -m 1 \\
-     -i 127.0.0.1 -p 5061 -mp 16000 -d 7000 -key caller 0312345678 \\
-     -key dtmf /usr/share/sip-tester/dtmf_2833_2.pcap
-"""
+    settings = engine.settings
+
+    async def announce(app: web.Application) -> None:
+        missing = await wait_ready(engine, settings.http.host, settings.http.port)
+        if missing:
+            print("madoguchi is not ready yet: " + "; ".join(missing), flush=True)
+            return
+        has_users = bool(await app[CONSOLE].users.all())
+        print(ready_banner(settings, engine.secrets, engine.ivr_state, has_users,
+                           show_passwords=with_pbx, now=engine.tracker.clock(),
+                           command=command_name(sys.argv[0])), flush=True)
+
+    @contextlib.asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(announce(app))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
 
 
 def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
@@ -98,7 +105,7 @@ def cmd_run(args: argparse.Namespace, with_pbx: bool) -> int:
     try:
         engine = Engine(settings, secrets, pbx.layout, args.env)
         app = make_app(engine)
-        print(how_to_call(settings, secrets, show_passwords=with_pbx), flush=True)
+        app.cleanup_ctx.append(announce_when_ready(engine, with_pbx))
         web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
                     handle_signals=True, shutdown_timeout=10)
     finally:

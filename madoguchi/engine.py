@@ -100,7 +100,8 @@ class Engine:
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
         self.acd_parts = AcdParts(settings, self.db, self.acd, self.bus, self.history,
                                   self.supervision, self.operator_agi)
-        self.kpi = KpiService(self.db, self._call_ref, self.tracker.clock)
+        self.kpi = KpiService(self.db, self._call_ref, self.tracker.clock,
+                              known_agents=frozenset(a.id for a in settings.agents))
         self.recordings = RecordingService.for_settings(self.db, layout.local / "recordings",
                                                         settings)
         self._stack: AsyncExitStack | None = None
@@ -392,6 +393,9 @@ class Engine:
         except Exception:
             log.exception("call %s: could not store the call record", call.id)
             return
+        # the call counts in today's KPIs from now: live pages refetch them on this event
+        self.bus.publish({"type": "call", "call": call.id, "service": call.service,
+                          "outcome": call.outcome.value})
         if rec is not None:
             self.metrics.recordings_indexed.inc()
             if call.ended_at is not None:

@@ -9,8 +9,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
-from console.ports import CenterFacts, ConsolePorts, ExportSummary, RecordingsAdmin
+from acd.agents import TRANSITIONS, AgentState
+from acd.service import OPERATOR_ACTIONS
+from console.ports import (
+    CenterFacts,
+    ConsolePorts,
+    ExportSummary,
+    OperatorFacts,
+    RecordingsAdmin,
+)
 from core.settings import Settings
+from ivr.flow import ToQueue
 from ivr.schedule import OverrideMode
 from ivr.service import IvrService
 from recordings.config import MIN_RETENTION_DAYS, recording_settings, save_retention
@@ -56,7 +65,24 @@ class IvrForConsole(CenterFacts):
     def override_modes(self) -> list[str]:
         return [m.value for m in OverrideMode]
 
+    def topics(self) -> list[str]:
+        # a topic written as {variable} is only known on the call
+        return sorted({n.topic for f in self.ivr.current.flows.values()
+                       for n in f.nodes.values()
+                       if isinstance(n, ToQueue) and n.topic and "{" not in n.topic})
+
+    def flow_nodes(self) -> list[str]:
+        return sorted({node for f in self.ivr.current.flows.values() for node in f.nodes})
+
+
+class AcdForConsole(OperatorFacts):
+    def allowed_actions(self) -> dict[str, list[str]]:
+        return {state.value: [action for action, event in OPERATOR_ACTIONS.items()
+                              if (state, event) in TRANSITIONS]
+                for state in AgentState}
+
 
 def console_ports(ivr: IvrService, recordings: RecordingService,
                   settings: Settings) -> ConsolePorts:
-    return ConsolePorts(RecordingsForConsole(recordings, settings), IvrForConsole(ivr))
+    return ConsolePorts(RecordingsForConsole(recordings, settings), IvrForConsole(ivr),
+                        AcdForConsole(), settings)

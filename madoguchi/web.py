@@ -15,7 +15,8 @@ from acd.wiring import ACD
 from console.auth import Console, ConsoleConfig
 from console.directory import MAX_CSV_BYTES
 from console.http import add_routes as add_console_routes
-from core.errors import JSON_LIMIT, json_error, too_large
+from core.access import PUBLIC, SUPERVISORS, Routes
+from core.errors import JSON_LIMIT, ApiError, api_errors, json_error, too_large
 from ivr.http import IVR
 from ivr.http import add_routes as add_ivr_routes
 from kpi.http import KPI
@@ -24,6 +25,7 @@ from recordings.http import RECORDINGS
 from recordings.http import add_routes as add_recording_routes
 
 from .engine import Engine
+from .ports import console_ports
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 CSV_IMPORT = ("POST", "/console/admin/import")  # the one route taking a large body
@@ -50,7 +52,7 @@ async def guard_input(request: web.Request, handler: Handler) -> web.StreamRespo
     csv = route == CSV_IMPORT
     limit = MAX_CSV_BYTES + FORM_OVERHEAD if csv else JSON_LIMIT
 
-    def refusal() -> web.HTTPException:
+    def refusal() -> ApiError:
         if csv:
             return json_error(413, "too_large",
                               f"the CSV file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
@@ -63,10 +65,8 @@ async def guard_input(request: web.Request, handler: Handler) -> web.StreamRespo
         request = request.clone(client_max_size=limit)
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        if exc.content_type == "application/json":
-            raise  # already ours, with its reason
-        raise refusal() from None
+    except web.HTTPRequestEntityTooLarge:
+        raise refusal() from None  # aiohttp's own, past client_max_size: ours say why
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -90,7 +90,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     console = Console(engine.db, engine.secrets.api_token,
                       console_config or ConsoleConfig.from_env(engine.env), call_owner,
                       metrics_token=engine.secrets.metrics_token)
-    app = web.Application(middlewares=[guard_input, console.middleware],
+    app = web.Application(middlewares=[api_errors, guard_input, console.middleware],
                           client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
@@ -103,11 +103,13 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
             yield
 
     app.cleanup_ctx.append(engine_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    routes = Routes(app)
+    routes.get("/healthz", healthz, PUBLIC)
+    routes.get("/metrics", metrics, SUPERVISORS)  # and the scraper's own token
     add_recording_routes(app)
     add_acd_routes(app)
     add_ivr_routes(app)
     add_kpi_routes(app)
-    add_console_routes(app, console)
+    add_console_routes(app, console, console_ports(engine.ivr_state, engine.recordings,
+                                                   engine.settings))
     return app

@@ -19,6 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.calls import Outcome
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores UTC, returns aware datetimes on every backend (SQLite keeps no zone)."""
@@ -94,7 +96,7 @@ class Recording(Base):
     duration_s: Mapped[float] = mapped_column(Float)  # length of the audio
     wait_s: Mapped[float | None] = mapped_column(Float)
     talk_s: Mapped[float | None] = mapped_column(Float)
-    outcome: Mapped[str] = mapped_column(String(24), default="answered")
+    outcome: Mapped[str] = mapped_column(String(24), default=Outcome.ANSWERED.value)
     file: Mapped[str] = mapped_column(String(255))  # relative to the archive folder
     channels: Mapped[int] = mapped_column(Integer, default=2)  # 2: caller left, other right
     size_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from offline_engine import offline_config, offline_engine
 
 from console.auth import (
-    ADMIN_ONLY,
     COOKIE,
-    POLICY,
-    PUBLIC,
-    ROLES,
     Console,
     ConsoleConfig,
     Sessions,
@@ -27,38 +21,12 @@ from console.auth import (
 )
 from console.http import CONSOLE
 from console.models import ConsoleUser
+from core.access import ADMIN_ONLY, ROLES, policy_of
+from harness.offline_engine import offline_config, offline_engine
 from madoguchi.cli import main
 from madoguchi.engine import Engine
 from madoguchi.web import make_app
-
-PASSWORD = "correct horse battery"
-USERS = {"admin": ("admin", None), "sv": ("supervisor", None), "op": ("operator", "7001"),
-         "city": ("city_viewer", None)}
-BY_ROLE = {role: name for name, (role, _) in USERS.items()}
-
-
-@pytest.fixture
-async def app_client(tmp_path: Path, database_url: str
-                     ) -> AsyncIterator[tuple[TestClient, Engine, Console]]:
-    engine = offline_engine(tmp_path)
-    assert engine.db.url == database_url  # the backend this run is for
-    app = make_app(engine, ConsoleConfig())
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    console = app[CONSOLE]
-    for name, (role, agent) in USERS.items():
-        await console.users.add(name, role, PASSWORD, agent)
-    try:
-        yield client, engine, console
-    finally:
-        await client.close()
-
-
-def _user(console: Console, role: str) -> ConsoleUser:
-    name = BY_ROLE[role]
-    _, agent = USERS[name]
-    return ConsoleUser(name=name, role=role, password_hash="", agent_id=agent, disabled=False,
-                       created_at=datetime.now(UTC))
+from tests.console_users import PASSWORD, login, user_with_role
 
 
 def _concrete(route: str) -> str:
@@ -83,17 +51,6 @@ def _refused(status: int, body: bytes) -> bool:
                               or body.startswith(b"403: your role"))
 
 
-async def _login(client: TestClient, name: str, password: str = PASSWORD,
-                 csrf: str | None = None) -> tuple[int, str]:
-    page = await client.get("/console/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert token is not None
-    resp = await client.post("/console/login", data={
-        "name": name, "password": password, "csrf": csrf or token.group(1)},
-        allow_redirects=False)
-    return resp.status, resp.headers.get("Set-Cookie", "")
-
-
 async def test_role_matrix_every_route_for_every_role(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, _, console = app_client
@@ -107,9 +64,12 @@ async def test_role_matrix_every_route_for_every_role(
     assert len(routes) >= 30
     # the matrix is about roles; operators' ownership of a call has its own test below
     console.call_owner = lambda _call_id: "7001"
+    policy = policy_of(client.server.app)
+    # every route declared its roles where its feature registered it
+    assert {r for r in routes if r[0] != "HEAD"} <= set(policy), set(routes) - set(policy)
     for method, route in routes:
         path = _concrete(route)
-        public = (method, route) in PUBLIC
+        public = policy.get((method, route), ADMIN_ONLY) is None
         # without a login: APIs answer 401, pages send to the login form
         resp = await client.request(method, path, allow_redirects=False, json={})
         if public:
@@ -120,12 +80,12 @@ async def test_role_matrix_every_route_for_every_role(
         else:
             assert resp.status == 401, (method, route)
         for role in ROLES:
-            s = console.sessions.create(_user(console, role))
+            s = console.sessions.create(user_with_role(console, role))
             headers = {"Cookie": f"{COOKIE}={s.id}", "X-CSRF-Token": s.csrf}
             resp = await client.request(method, path, headers=headers, json={},
                                         allow_redirects=False)
             denied = _refused(resp.status, await resp.read())
-            allowed = public or role in POLICY.get((method, route), ADMIN_ONLY)
+            allowed = public or role in (policy.get((method, route), ADMIN_ONLY) or ())
             assert denied != allowed, (method, route, role, resp.status)
             assert resp.status != 401, (method, route, role)
         # the API token is the machine identity: never refused by the access check
@@ -138,7 +98,7 @@ async def test_role_matrix_every_route_for_every_role(
 async def test_operators_act_only_on_their_own_extension_and_call(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, _, console = app_client
-    s = console.sessions.create(_user(console, "operator"))
+    s = console.sessions.create(user_with_role(console, "operator"))
     headers = {"Cookie": f"{COOKIE}={s.id}", "X-CSRF-Token": s.csrf}
     resp = await client.post("/api/agents/7002/state", json={"action": "login"},
                              headers=headers)
@@ -159,7 +119,7 @@ async def test_operators_act_only_on_their_own_extension_and_call(
 async def test_login_sets_a_strict_httponly_cookie_and_audits(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, engine, _ = app_client
-    status, cookie = await _login(client, "sv")
+    status, cookie = await login(client, "sv")
     assert status == 303
     assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "Secure" not in cookie  # loopback http by default; see the secure flag below
@@ -190,14 +150,14 @@ async def test_secure_flag_is_configurable(tmp_path: Path, database_url: str) ->
 async def test_login_needs_the_form_token_and_is_throttled(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, engine, _ = app_client
-    status, _ = await _login(client, "sv", csrf="forged")
+    status, _ = await login(client, "sv", csrf="forged")
     assert status == 403
     for _ in range(5):
-        status, _ = await _login(client, "sv", password="wrong password!")
+        status, _ = await login(client, "sv", password="wrong password!")
         assert status == 401
-    status, cookie = await _login(client, "sv")  # the right password, but locked now
+    status, cookie = await login(client, "sv")  # the right password, but locked now
     assert status == 429 and COOKIE not in cookie
-    status, _ = await _login(client, "op")  # another user is not locked
+    status, _ = await login(client, "op")  # another user is not locked
     assert status == 303
     actions = [r.action for r in await engine.recordings.audit_rows()]
     assert actions.count("login-failed") == 5 and "login-throttled" in actions
@@ -225,7 +185,7 @@ def test_throttle_and_idle_timeout_follow_the_clock() -> None:
 async def test_state_changes_need_the_csrf_token(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, engine, console = app_client
-    s = console.sessions.create(_user(console, "admin"))
+    s = console.sessions.create(user_with_role(console, "admin"))
     cookie = {"Cookie": f"{COOKIE}={s.id}"}
     resp = await client.post("/api/flows/reload", headers=cookie)
     assert resp.status == 403 and (await resp.json())["error"] == "csrf"
@@ -246,7 +206,7 @@ async def test_state_changes_need_the_csrf_token(
 async def test_cross_site_websocket_is_refused(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, _, console = app_client
-    s = console.sessions.create(_user(console, "supervisor"))
+    s = console.sessions.create(user_with_role(console, "supervisor"))
     resp = await client.get("/api/events", headers={
         "Cookie": f"{COOKIE}={s.id}", "Origin": "http://evil.example"})
     assert resp.status == 403
@@ -257,7 +217,7 @@ async def test_cross_site_websocket_is_refused(
 async def test_admin_adds_users_from_the_console(
         app_client: tuple[TestClient, Engine, Console]) -> None:
     client, engine, console = app_client
-    s = console.sessions.create(_user(console, "admin"))
+    s = console.sessions.create(user_with_role(console, "admin"))
     cookie = {"Cookie": f"{COOKIE}={s.id}"}
     resp = await client.post("/console/admin/users", headers=cookie, allow_redirects=False,
                              data={"csrf": s.csrf, "name": "kanri2", "role": "supervisor",
@@ -270,7 +230,7 @@ async def test_admin_adds_users_from_the_console(
     assert "kanri2" in [u.name for u in await console.users.all()]
     stored = next(u for u in await console.users.all() if u.name == "kanri2")
     assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
-    status, _ = await _login(client, "kanri2")
+    status, _ = await login(client, "kanri2")
     assert status == 303
     assert ("admin", "user-add") in [(r.actor, r.action)
                                      for r in await engine.recordings.audit_rows()]
