@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.access import ROLES
 from core.identity import Actor
 from core.settings import Settings, load_settings
 from store.db import Database
 
-from .auth import OPERATOR, ROLES, UserError, Users, audit
+from .auth import OPERATOR, UserError, Users, audit
 from .directory import MAX_CSV_BYTES, CsvError, Directory
 
 
