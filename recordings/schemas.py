@@ -16,7 +16,7 @@ from .errors import RecordingNotFound, RecordingsError
 from .service import SORTS, RecordingQuery
 
 Query = Mapping[str, str]
-OUTCOMES = {*Outcome, "failopen"}
+OUTCOMES = {o.value for o in Outcome} | {"failopen"}
 
 
 def _bad(message: str) -> RecordingsError:
