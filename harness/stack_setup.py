@@ -15,6 +15,17 @@ def madoguchi_cmd(config: Path, state: Path, *args: str) -> list[str]:
             str(state), *args]
 
 
+def seed_demo_board(config: Path) -> None:
+    """Seed the event board with the shipped demo events (config/examples/events-demo.yaml),
+    as an operator trying the board would."""
+    events = config / "events.yaml"
+    demo = (config / "examples" / "events-demo.yaml").read_text(encoding="utf-8")
+    text = events.read_text(encoding="utf-8")
+    assert "\nevents: []\n" in text, "config/events.yaml no longer ships an empty board"
+    events.write_text(text.replace("\nevents: []\n", demo[demo.index("\nevents:\n"):]),
+                      encoding="utf-8")
+
+
 def open_around_the_clock(config: Path) -> None:
     """Every service open all day, every day, no closures: what runs must not depend on
     when it runs (tests that need closed or holiday switch to it explicitly)."""

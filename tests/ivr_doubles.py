@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import Settings, load_settings
+from harness.stack_setup import seed_demo_board
 from ivr.service import IvrService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,7 @@ def service(tmp_path: Path, clock: Clock) -> tuple[IvrService, Settings]:
     config = tmp_path / "config"
     if not config.exists():
         shutil.copytree(ROOT / "config", config)
+        seed_demo_board(config)
     settings = load_settings(config, tmp_path / "state")
     ivr = IvrService(settings, tmp_path / "sounds", "/snd", tmp_path / "state", clock)
     ivr.load()  # what start() does first, without the background refresh

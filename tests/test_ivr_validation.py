@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from core.settings import load_settings
+from harness.stack_setup import seed_demo_board
 from ivr.flow import json_schema
 from ivr.flowset import Sources, check
 from madoguchi.cli import main
@@ -200,6 +201,7 @@ def test_flows_check_cli_prints_every_error_and_fails(config: Path,
 
 def test_flows_simulate_prints_path_and_prompts(config: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    seed_demo_board(config)
     args = ["--config", str(config), "--state", str(config.parent / "state")]
     assert main([*args, "flows", "simulate", "city", "--at", "2026-12-30T19:00",
                  "--dtmf", "2,1", "--json"]) == 0

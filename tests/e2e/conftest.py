@@ -27,7 +27,7 @@ from typing import IO
 import pytest
 import yaml
 
-from harness.stack_setup import madoguchi_cmd, open_around_the_clock
+from harness.stack_setup import madoguchi_cmd, open_around_the_clock, seed_demo_board
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -366,6 +366,7 @@ def write_test_config(dest: Path) -> None:
     (dest / "agents.yaml").write_text(yaml.safe_dump(agents, allow_unicode=True),
                                       encoding="utf-8")
     open_around_the_clock(dest)
+    seed_demo_board(dest)  # the IVR and console tests hear and show the demo events
 
 
 @pytest.fixture(scope="session")
