@@ -4,9 +4,7 @@ features' services, so no feature imports another."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 
 from acd.agents import TRANSITIONS, AgentState
@@ -22,7 +20,7 @@ from core.settings import Settings
 from ivr.flow import ToQueue
 from ivr.schedule import OverrideMode
 from ivr.service import IvrService
-from recordings.config import MIN_RETENTION_DAYS, recording_settings, save_retention
+from recordings.config import MIN_RETENTION_DAYS, recording_settings
 from recordings.export import export_stream
 from recordings.service import RecordingService
 
@@ -41,11 +39,7 @@ class RecordingsForConsole(RecordingsAdmin):
         return recording_settings(self.settings).retention_days
 
     async def set_retention(self, days: int) -> int:
-        # on disk first: the purge of a restarted engine must see the same value
-        await asyncio.to_thread(save_retention, self.settings.state_dir, days)
-        old = self.recordings.settings.retention_days
-        self.recordings.settings = replace(self.recordings.settings, retention_days=days)
-        return old
+        return await self.recordings.set_retention(self.settings.state_dir, days)
 
     async def export(self, start: datetime, end: datetime,
                      write: Callable[[bytes], Awaitable[None]]) -> ExportSummary:

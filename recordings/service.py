@@ -29,7 +29,7 @@ from store.journal import Journal
 from store.models import AuditEntry, CallRecord, Recording, RecordingAgent, UtcDateTime
 
 from . import audio
-from .config import RecordingSettings, recording_settings, saved_retention
+from .config import RecordingSettings, recording_settings, save_retention, saved_retention
 from .files import (
     LEGS,
     RecordingFileError,
@@ -247,6 +247,14 @@ class RecordingService:
                                r.resolve(settings.state_dir, r.reports_dir))
         return cls(db, paths, r, known_agents=[a.id for a in settings.agents],
                    journal=Journal(settings.state_dir / "journal", CALL_JOURNAL))
+
+    async def set_retention(self, state_dir: Path, days: int) -> int:
+        """Keep recordings `days` from now on, on disk first (a restarted engine's purge
+        must see the same value); returns the previous retention. ValueError says why not."""
+        await asyncio.to_thread(save_retention, state_dir, days)
+        old = self.settings.retention_days
+        self.settings = replace(self.settings, retention_days=days)
+        return old
 
     # the walking skeleton's names, kept for the engine and its tests
     @property
