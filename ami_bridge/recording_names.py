@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from core.clock import CITY_TZ
+
 _CALL_ID = re.compile(r"^[0-9a-f]{32}$")
 LEGS = ("in", "out")
 # spool and archive names we produce; anything else found there is a stray file
@@ -24,10 +26,11 @@ class RecordingFileError(Exception):
 
 
 def relative_name(call_id: str, started: datetime) -> str:
-    """`YYYY/MM/DD/<call id>.wav`: the call id is our uuid4 hex, never caller text."""
+    """`YYYY/MM/DD/<call id>.wav`, the folder the city's day (Tokyo) the call started on: the
+    call id is our uuid4 hex, never caller text."""
     if not _CALL_ID.match(call_id):
         raise RecordingFileError(f"refusing unexpected call id {call_id!r} in a file name")
-    return f"{started:%Y/%m/%d}/{call_id}.wav"
+    return f"{started.astimezone(CITY_TZ):%Y/%m/%d}/{call_id}.wav"
 
 
 def is_call_id(value: str) -> bool:

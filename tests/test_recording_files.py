@@ -52,6 +52,9 @@ def test_names_come_from_our_ids_only() -> None:
     assert relative_name("a" * 32, when) == f"2026/11/26/{'a' * 32}.wav"
     with pytest.raises(RecordingFileError):
         relative_name("../../etc/passwd", when)
+    # the folder is the city's day: 20:00 UTC is 05:00 the next day in Tokyo
+    late = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+    assert relative_name("b" * 32, late) == f"2026/11/27/{'b' * 32}.wav"
 
 
 def test_paths_cannot_escape_the_recordings_folder(tmp_path: Path) -> None:
