@@ -16,6 +16,11 @@ outcome was lost with the link (the Originate failed with AmiDisconnected or Ami
 nothing about the operator: they go back to available with their place kept, the caller goes
 back to the head of the line, and the next rebuild settles what became of the operator's leg.
 Only Asterisk's verdict (rang out unanswered, or busy) makes an operator away "missed".
+
+Waiting callers are told their position and expected wait (acd/announcements.py, from
+acd/wait_estimate.py): whenever the lines or the operators change, one pass works out each
+waiting caller's sentence and, where it changed, has it spoken (the `Announcer` port) and
+puts the sound on the caller's channel; the hold loop plays it at its next announcement.
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ from core.settings import Queue, Settings
 from core.transfers import TransferTarget, resolve
 
 from .agents import Agent, AgentEvent, AgentState, Change
+from .announcements import TEXT_LANGUAGES, decide, language_of, position, related_queues, text
 from .distributor import next_assignment
+from .ports import Announcer
+from .wait_estimate import Handled, History, expected_wait, serving_operators
 from .waiting import WaitingLines
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,9 @@ FACTS_WAIT_S = 5.0  # how long closing waits for call facts still being written
 # the phone rang out unanswered (3), or was busy (5). Other failures mean it was never rung.
 NOT_ANSWERED_REASONS = frozenset({"3", "5"})
 NOT_REACHED_PAUSE_S = 30.0  # a phone that could not be rung is skipped this long
+# how long queueing a caller waits for their first position to be on the channel, so the
+# hold loop says it at entry (a sentence not spoken before takes about 0.3 s)
+ENTRY_ANNOUNCE_WAIT_S = 2.0
 OPERATOR_ACTIONS: dict[str, AgentEvent] = {
     "login": AgentEvent.LOGIN, "logout": AgentEvent.LOGOUT, "away": AgentEvent.AWAY,
     "back": AgentEvent.BACK, "end_wrap_up": AgentEvent.END_WRAP_UP,
@@ -81,7 +92,8 @@ class _Seen:
 class Acd:
     def __init__(self, settings: Settings, ami: AmiPort, tracker: CallTracker,
                  on_answer: Callable[[Call], None] | None = None,
-                 on_change: Callable[[Change], None] | None = None) -> None:
+                 on_change: Callable[[Change], None] | None = None,
+                 announcer: Announcer | None = None) -> None:
         self.settings = settings
         self.ami = ami
         self.tracker = tracker
@@ -106,6 +118,15 @@ class Acd:
         self._tasks: set[asyncio.Task[None]] = set()
         self._facts: set[asyncio.Task[None]] = set()  # channel variables a restart needs
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # position and expected wait: who serves which lines, the answer rate, what was said
+        self.announcer = announcer
+        self.handled = History()
+        self._related = {q.id: related_queues(q.id, self.agents.values())
+                         for q in settings.queues}
+        self._busy: dict[str, tuple[str, datetime, datetime]] = {}  # agent: queue, rung, answered
+        self._said: dict[str, str] = {}  # call id: the sentence last put on its channel
+        self._announcing: asyncio.Task[None] | None = None
+        self._announce_again = False
 
     def start(self) -> None:
         self._spawn(self._heartbeat())
@@ -115,6 +136,8 @@ class Acd:
         app_queue when it goes stale (the engine died), instead of waiting for nobody."""
         while True:
             await self._beat()
+            # also retries a position a failed Setvar did not deliver
+            self._announce_soon()
             await asyncio.sleep(HEARTBEAT_S)
 
     async def _beat(self) -> None:
@@ -129,6 +152,8 @@ class Acd:
         change = agent.apply(event, self.tracker.clock(), reason)
         if change.new is not AgentState.WRAP_UP:
             self._cancel_timer(("wrap", agent.id))
+        if change.old is AgentState.WRAP_UP:
+            self._handled(agent.id, change.at)
         if self.on_change is not None:
             self.on_change(change)
         return change
@@ -185,10 +210,15 @@ class Acd:
             Var.QUEUED: f"{queued_at.timestamp():.3f}", Var.PRIORITY: str(call.priority),
             Var.LANGUAGE: call.language or "", Var.PATH: ",".join(call.flow_path),
             Var.TOPIC: call.topic or "", Var.ANNOUNCE_EVERY: str(queue.announce_every)})
+        announcing = self._announcing  # started by dispatch() for whoever still waits
+        if announcing is not None and self.waiting.position(call) is not None:
+            # the hold loop says the position at entry when it is on the channel by then
+            await asyncio.wait({announcing}, timeout=ENTRY_ANNOUNCE_WAIT_S)
 
     def caller_gone(self, call: Call) -> None:
         """The caller hung up: forget them wherever they were and stop ringing for them."""
         self.waiting.remove(call)
+        self._said.pop(call.id, None)
         self._cancel_timer(("overflow", call.id))
         for channel_id, ring in list(self.ringing.items()):
             if ring.call is call:
@@ -229,6 +259,7 @@ class Acd:
             call, agent = choice
             self.waiting.remove(call)
             self._offer(agent, call)
+        self._announce_soon()
 
     def _offer(self, agent: Agent, call: Call) -> None:
         self._apply(agent, AgentEvent.OFFER)
@@ -316,6 +347,7 @@ class Acd:
 
     def _connected(self, ring: Ring) -> None:
         now = self.tracker.clock()
+        rung = ring.agent.state_since if ring.agent.state is AgentState.RINGING else None
         if ring.agent.state is AgentState.RINGING:
             self._apply(ring.agent, AgentEvent.ANSWER)
         else:  # answered while AMI was away: whatever we thought, they talk to this caller
@@ -324,6 +356,7 @@ class Acd:
         self.waiting.remove(ring.call)
         ring.call.answer(ring.agent.id, now)
         self.talking[ring.channel_id] = ring
+        self._busy[ring.agent.id] = (self._queue(ring.call).id, rung or now, now)
         log.info("call %s answered by %s", ring.call.id, ring.agent.id)
         self._spawn_facts(ring.call.channel, {
             Var.AGENT: ring.agent.id, Var.ANSWERED: f"{now.timestamp():.3f}"})
@@ -388,6 +421,83 @@ class Acd:
         except Exception as exc:  # the channel may already be gone; nothing to undo
             log.debug("hangup of %s: %r", channel_id, exc)
 
+    # ---- position and expected wait ------------------------------------------------------------
+    def _handled(self, agent_id: str, at: datetime) -> None:
+        """The operator is free again (after-call work over): one more call for the queue's
+        answer rate."""
+        busy = self._busy.pop(agent_id, None)
+        if busy is not None:
+            queue, rung, answered = busy
+            self.handled.record(queue, Handled(at, (at - rung).total_seconds(),
+                                               (answered - rung).total_seconds()))
+
+    def waiting_announcement(self, call: Call) -> tuple[int, float | None] | None:
+        """A waiting caller's position and expected wait in seconds (None: no figure);
+        None when the caller is not waiting."""
+        if call.queue is None or self.waiting.position(call) is None:
+            return None
+        place = position(call, self.waiting.lines,
+                         self._related.get(call.queue, frozenset({call.queue})))
+        serving = serving_operators(self.agents.values(), call.queue)
+        return place, expected_wait(place, serving, self.handled.of(call.queue),
+                                    self.tracker.clock())
+
+    def _announce_soon(self) -> None:
+        """The lines, the operators or the answer rate changed: bring every waiting caller's
+        sentence up to date, in one pass at a time (a change during a pass asks for another)."""
+        if self.announcer is None or not self.synced:
+            return
+        self._announce_again = True
+        if self._announcing is None:
+            task = asyncio.get_running_loop().create_task(self._announce_waiting())
+            self._announcing = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _announce_waiting(self) -> None:
+        try:
+            while self._announce_again:
+                self._announce_again = False
+                calls = [c for line in self.waiting.lines.values() for c in line]
+                waiting = {c.id for c in calls}
+                for call_id in [k for k in self._said if k not in waiting]:
+                    del self._said[call_id]  # answered, being rung or gone
+                # callers told nothing yet first: the hold loop is about to greet them
+                for call in sorted(calls, key=lambda c: c.id in self._said):
+                    try:
+                        await self._announce(call)
+                    except Exception:  # one caller's sentence never stops the others'
+                        log.exception("call %s: position announcement failed", call.id)
+        finally:
+            self._announcing = None
+
+    async def _announce(self, call: Call) -> None:
+        """Put the caller's sentence on their channel when it changed since the last one."""
+        now = self.waiting_announcement(call)
+        if now is None or self.announcer is None:
+            return
+        place, wait = now
+        language = language_of(call)
+        said = decide(place, wait, language, self._said.get(call.id))
+        if said is None:
+            return
+        sound = None
+        # a language that cannot be spoken falls back to another, never to silence
+        for lang in (language, *(lg for lg in TEXT_LANGUAGES if lg != language)):
+            sound = await self.announcer.render(text(place, wait, lang), lang)
+            if sound is not None:
+                break
+        if sound is None or self.waiting.position(call) is None:
+            return  # nothing to say it with, or the caller left the line meanwhile
+        try:
+            await self.ami.send({"Action": "Setvar", "Channel": call.channel,
+                                 "Variable": Var.POSITION_SOUND, "Value": sound})
+        except Exception as exc:  # gone, or AMI down: the next pass tries again
+            log.debug("call %s: position sound not set: %r", call.id, exc)
+            return
+        if self.waiting.position(call) is not None:
+            self._said[call.id] = said
+
     # ---- rebuilding after an engine restart or an AMI reconnect ---------------------------------
     def link_down(self) -> None:
         """AMI is gone: ring nobody until Asterisk's state has been read again."""
@@ -417,6 +527,8 @@ class Acd:
             return
         self._force_on_call(agent)
         self.talking[leg_uniqueid] = Ring(leg_uniqueid, agent, call)
+        if call.queue is not None and call.answered_at is not None:  # its ring is unknown
+            self._busy[agent.id] = (call.queue, call.answered_at, call.answered_at)
 
     def _force_on_call(self, agent: Agent) -> None:
         """Asterisk shows the agent talking, whatever state this process had for them."""

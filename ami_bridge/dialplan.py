@@ -34,6 +34,8 @@ class Var(StrEnum):
     PATH = "MADO_PATH"
     TOPIC = "MADO_TOPIC"
     ANNOUNCE_EVERY = "MADO_ANNOUNCE_EVERY"
+    POSITION_SOUND = "MADO_POSITION_SOUND"
+    POSITION_PLAYED = "MADO_POSITION_PLAYED"
     BOARD = "MADO_BOARD"
     BOARD_EVERY = "MADO_BOARD_EVERY"
     BOARD_NEXT = "MADO_BOARD_NEXT"
@@ -92,6 +94,11 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
     Var.TOPIC: _role({Setter.ACD}, {_A}, "the caller's topic"),
     Var.ANNOUNCE_EVERY: _role({Setter.ACD}, {_T},
                               "seconds of hold music between busy announcements"),
+    Var.POSITION_SOUND: _role({Setter.ACD}, {_T},
+                              "the caller's position and expected wait, spoken (a sound); "
+                              "set again only when the text changes"),
+    Var.POSITION_PLAYED: _role({Setter.TEMPLATE}, {_T},
+                               "the position sound this caller last heard: not played twice"),
     Var.BOARD: _role({Setter.IVR}, {_T}, "the event board's sound for the caller's language"),
     Var.BOARD_EVERY: _role({Setter.IVR}, {_T}, "seconds between event boards"),
     Var.BOARD_NEXT: _role({Setter.TEMPLATE}, {_T}, "epoch seconds the next board is due"),

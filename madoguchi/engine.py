@@ -50,6 +50,7 @@ from store.db import Database
 from store.models import AuditEntry
 
 from .metrics import Metrics
+from .ports import SpokenAnnouncements
 
 log = logging.getLogger(__name__)
 JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offered again
@@ -94,7 +95,8 @@ class Engine:
         self.bus = Bus()
         self.history = StateHistory(self.db)
         self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered,
-                       on_change=self._agent_changed)
+                       on_change=self._agent_changed,
+                       announcer=SpokenAnnouncements(self.ivr_state))
         self.resync = Resync(self.ami, self.tracker, self.acd, self._close_call)
         self.supervision = Supervision(self.acd, self._audit)
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)

@@ -4,10 +4,12 @@ features' services, so no feature imports another."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from acd.agents import TRANSITIONS, AgentState
+from acd.ports import Announcer
 from acd.service import OPERATOR_ACTIONS
 from console.ports import (
     CenterFacts,
@@ -18,6 +20,7 @@ from console.ports import (
 )
 from core.settings import Settings
 from ivr.flow import ToQueue
+from ivr.prompts import Audio
 from ivr.schedule import OverrideMode
 from ivr.service import IvrService
 from recordings.config import MIN_RETENTION_DAYS, recording_settings
@@ -74,6 +77,29 @@ class AcdForConsole(OperatorFacts):
         return {state.value: [action for action, event in OPERATOR_ACTIONS.items()
                               if (state, event) in TRANSITIONS]
                 for state in AgentState}
+
+
+class SpokenAnnouncements(Announcer):
+    """The ACD's sentences for waiting callers, spoken by the IVR's text-to-speech. The few
+    texts in use (positions, minutes) are kept here by text; the files themselves are the
+    TTS cache's, named by content, so a text is synthesised once per machine."""
+
+    MAX_KEPT = 4096  # texts remembered; far more than positions × minutes × languages
+
+    def __init__(self, ivr: IvrService) -> None:
+        self.ivr = ivr
+        self._kept: dict[tuple[str, str], str | None] = {}
+
+    async def render(self, text: str, language: str) -> str | None:
+        key = (text, language)
+        if key not in self._kept:
+            # synthesis runs a subprocess: off the event loop
+            name = await asyncio.to_thread(self.ivr.tts.render, text, language)
+            if len(self._kept) >= self.MAX_KEPT:
+                self._kept.clear()
+            self._kept[key] = self.ivr.sound_path(
+                Audio("wait", language, text, f"tts/{name}" if name else None))
+        return self._kept[key]
 
 
 def console_ports(ivr: IvrService, recordings: RecordingService,
