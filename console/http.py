@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy import select
 
 from core.access import (
     ADMIN_ONLY,
@@ -31,8 +32,10 @@ from core.access import (
 from core.clock import CITY_TZ
 from core.identity import Actor
 from core.interactions import OtherKind, OutcomeClass
+from store.models import AuditEntry
 
 from . import schemas
+from .audit_text import action_text, actor_text, detail_text
 from .auth import (
     ADMIN,
     HOME,
@@ -45,12 +48,24 @@ from .auth import (
 from .directory import MAX_CSV_BYTES, CsvError, Directory
 from .errors import FormError
 from .i18n import LANG_COOKIE, lang_of, texts
+from .names import NameBook, Names
 from .ports import PORTS, ConsolePorts
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
+NAMES: web.AppKey[NameBook] = web.AppKey("console_names", NameBook)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
+FAVICON = HERE / "static" / "favicon.svg"
+
+
+def _json(value: Any) -> str:
+    """JSON for a <script type="application/json"> block: no "</script>" can end it early."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _names(request: web.Request) -> Names:
+    return request.app[NAMES].names(lang_of(request))
 
 
 def _render(request: web.Request, template: str, status: int = 200,
@@ -61,9 +76,12 @@ def _render(request: web.Request, template: str, status: int = 200,
     policy = policy_of(request.app)
     nav = [p for p in PAGES
            if s is not None and s.role in (roles_for(policy, "GET", f"/console/{p}") or ())]
+    # names of services, operators... only for a logged-in user
+    names = _names(request) if s is not None else None
     resp = aiohttp_jinja2.render_template(template, request, {
         "t": t, "lang": lang, "other_lang": "en" if lang == "ja" else "ja", "s": s,
-        "nav": nav, "path": request.path, "t_json": json.dumps(t, ensure_ascii=False),
+        "nav": nav, "path": request.path, "t_json": _json(t),
+        "names": names, "names_json": _json(names.as_json() if names else {}),
         **context}, status=status)
     if request.query.get("lang") == lang:
         resp.set_cookie(LANG_COOKIE, lang, samesite="Strict", path="/",
@@ -142,8 +160,14 @@ async def desk(request: web.Request) -> web.StreamResponse:
     # supervisors and admins may open any operator's desk; an operator only their own
     agent = schemas.desk_agent(s.agent_id if s.role != ADMIN and s.agent_id
                                else request.query.get("agent", s.agent_id or ""))
-    return _render(request, "desk.html", agent=agent,
-                   classes=[c.value for c in OutcomeClass], kinds=[k.value for k in OtherKind])
+    names = _names(request)
+    ports = request.app[PORTS]
+    return _render(request, "desk.html", agent=agent, agent_name=names.agents.get(agent, ""),
+                   operators=[(a, names.agent(a)) for a in names.agents],
+                   classes=[(c.value, names.classes[c.value]) for c in OutcomeClass],
+                   kinds=[(k.value, names.kinds[k.value]) for k in OtherKind],
+                   topics=[names.topics.get(k, k) for k in ports.center.topics()],
+                   transitions_json=_json(ports.operators.allowed_actions()))
 
 
 async def wallboard(request: web.Request) -> web.StreamResponse:
@@ -151,7 +175,9 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
 
 
 async def viewer(request: web.Request) -> web.StreamResponse:
-    return _render(request, "viewer.html")
+    names = _names(request)
+    return _render(request, "viewer.html", services=list(names.services.items()),
+                   agents=[(a, names.agent(a)) for a in names.agents])
 
 
 async def admin(request: web.Request, error: str | None = None,
@@ -159,8 +185,10 @@ async def admin(request: web.Request, error: str | None = None,
     users = await request.app[CONSOLE].users.all()
     ports = request.app[PORTS]
     today = datetime.now(CITY_TZ).date()
+    names = _names(request)
     return _render(request, "admin.html", status, users=users, roles=ROLES, error=error,
-                   error_section=section, services=ports.center.services(),
+                   error_section=section,
+                   services=[(svc, names.service(svc)) for svc in ports.center.services()],
                    modes=ports.center.override_modes(),
                    retention=ports.recordings.retention_days(),
                    retention_configured=ports.recordings.configured_retention_days(),
@@ -263,6 +291,26 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def audit_described(request: web.Request) -> web.Response:
+    """The latest audit rows as the admin page shows them: in the page's language, with names
+    (the rows themselves, unchanged, are GET /api/audit)."""
+    limit = schemas.audit_limit(request.query)
+    names = _names(request)
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    async with request.app[CONSOLE].db.sessions() as session:
+        rows = list((await session.scalars(stmt)).all())
+    return web.json_response({"items": [
+        {"id": a.id, "at": a.at.isoformat(), "actor": actor_text(a.actor, names.lang),
+         "action": a.action, "action_text": action_text(a.action, names.lang),
+         "detail_text": detail_text(a.action, a.detail or "", a.recording_id, names)}
+        for a in rows]})
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(FAVICON, headers={"Content-Type": "image/svg+xml",
+                                              "Cache-Control": "max-age=86400"})
+
+
 async def directory_search(request: web.Request) -> web.Response:
     rows = await request.app[DIRECTORY].search_directory(schemas.search_text(request.query))
     return web.json_response({"items": [
@@ -302,6 +350,7 @@ def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> N
     app[CONSOLE] = console
     app[PORTS] = ports
     app[DIRECTORY] = Directory(console.db)
+    app[NAMES] = NameBook(ports)  # reads labels.yaml: a broken file stops the start here
 
     async def hash_pool(_app: web.Application) -> AsyncIterator[None]:
         await console.start()
@@ -313,6 +362,7 @@ def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> N
                          autoescape=True)
     r = Routes(app)
     r.get("/", root, PUBLIC)
+    r.get("/favicon.ico", favicon, PUBLIC)
     r.get("/console/", home, ANYONE)
     r.get("/console/login", login_page, PUBLIC)
     r.post("/console/login", login, PUBLIC)
@@ -328,4 +378,5 @@ def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> N
     r.post("/console/admin/export", export_download, ADMIN_ONLY)
     r.get("/api/directory", directory_search, STAFF)
     r.get("/api/faq", faq_search, STAFF)
+    r.get("/api/console/audit", audit_described, ADMIN_ONLY)
     r.static("/console/static", HERE / "static")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from core.calls import Outcome
+from core.interactions import OtherKind, OutcomeClass
+
 LANGS = ("ja", "en")
 LANG_COOKIE = "madoguchi_lang"
 
@@ -93,26 +96,58 @@ TEXTS: dict[str, tuple[str, str]] = {
     "action": ("操作", "Action"),
     "detail": ("詳細", "Detail"),
     "error": ("エラー", "Error"),
-    "err_invalid": ("入力内容に誤りがあります", "Invalid input"),
-    "err_bad_parameter": ("入力内容に誤りがあります", "Invalid input"),
-    "err_bad_json": ("入力内容に誤りがあります", "Invalid input"),
-    "err_bad_time": ("日時の形式が違います", "Bad date or time"),
-    "err_bad_date": ("日付の形式が違います", "Bad date"),
-    "err_bad_reason": ("理由が選べません", "Unknown reason"),
-    "err_bad_mode": ("切替の種類が違います", "Unknown mode"),
+    # every error id the API can answer the console with, as a sentence in each language;
+    # console.js shows the server's own message only for an id not listed here
+    "err_bad_request": ("リクエストに誤りがあります", "The request is not valid"),
+    "err_invalid": ("入力内容に誤りがあります", "The input is not valid"),
+    "err_bad_parameter": ("検索条件の指定に誤りがあります", "A search parameter is not valid"),
+    "err_bad_json": ("送信内容を読み取れませんでした", "The data sent could not be read"),
+    "err_bad_query": ("期間や条件の指定に誤りがあります", "The period or a condition is not valid"),
+    "err_bad_form": ("入力内容に誤りがあります", "The form is not valid"),
+    "err_bad_time": ("日時の形式が違います", "The date or time is not valid"),
+    "err_bad_date": ("日付の形式が違います", "The date is not valid"),
+    "err_bad_reason": ("離席の理由を選んでください", "Choose a reason for being away"),
+    "err_bad_action": ("この操作はできません", "This action does not exist"),
+    "err_bad_mode": ("切替・モニタリングの種類が違います", "Unknown mode"),
+    "err_bad_supervisor": ("自分の内線を正しく入力してください",
+                           "Enter your own extension correctly"),
+    "err_bad_type": ("転送はブラインド転送のみです(保留転送は電話機から)",
+                     "Only blind transfers here (attended ones from the phone)"),
+    "err_control_character": ("使えない文字が含まれています",
+                              "The input contains a character that is not allowed"),
     "err_not_found": ("見つかりません", "Not found"),
+    "err_file_missing": ("録音ファイルが見つかりません", "The recording file is missing"),
+    "err_call_not_found": ("対象の通話が見つかりません", "The call was not found"),
     "err_exists": ("既に登録されています", "Already exists"),
-    "err_unknown_service": ("サービスがありません", "Unknown service"),
+    "err_interaction_exists": ("この通話の応対記録は既に保存されています",
+                               "This call already has an interaction record"),
+    "err_invalid_interaction": ("応対記録の入力内容に誤りがあります",
+                                "The interaction record is not valid"),
+    "err_not_your_call": ("自分が応答した通話の記録だけを保存できます",
+                          "You can record only calls you answered"),
+    "err_unknown_service": ("サービスがありません", "There is no such service"),
+    "err_unauthorized": ("ログインが必要です", "Please log in"),
     "err_forbidden": ("権限がありません", "Not allowed"),
     "err_csrf": ("画面の有効期限が切れました。再読込してください",
                  "The page expired: reload it"),
     "err_too_large": ("データが大きすぎます", "Too large"),
     "err_illegal_transition": ("今の状態ではできません", "Not possible in this state"),
-    "err_transfer_refused": ("転送できない番号です", "Transfer refused"),
-    "err_not_connected": ("交換機に接続していません", "Not connected to the PBX"),
-    "err_no_tts": ("音声合成がありません", "No text-to-speech"),
-    "err_invalid_schedules": ("受付時間の設定に誤りがあります", "Invalid schedules"),
-    "err_invalid_flows": ("IVRフローに誤りがあります", "Invalid flows"),
+    "err_transfer_refused": ("転送できない番号です", "Transfers to this number are not allowed"),
+    "err_not_connected": ("オペレーターにつながっている通話だけを転送できます",
+                          "Only a call connected to an operator can be transferred"),
+    "err_not_on_call": ("このオペレーターは通話中ではありません", "The operator is not on a call"),
+    "err_no_tts": ("音声合成がありません", "No text-to-speech on this server"),
+    "err_conversion_unavailable": ("この形式に変換できません",
+                                   "The recording cannot be converted to this format"),
+    "err_invalid_schedules": ("受付時間の設定に誤りがあります。変更は保存されていません",
+                              "The hours are not valid: nothing was changed"),
+    "err_invalid_flows": ("IVRフローに誤りがあります。現在のフローのまま運用しています",
+                          "The IVR flows are not valid: the current ones stay in service"),
+    "err_report_font_missing": ("報告書のフォントがありません", "The report's font is missing"),
+    "err_acd_error": ("オペレーター管理でエラーが発生しました", "The operator service refused"),
+    "err_kpi_error": ("集計でエラーが発生しました", "The KPI service refused"),
+    "err_recordings_error": ("録音の処理でエラーが発生しました", "The recordings service refused"),
+    "err_console_error": ("コンソールでエラーが発生しました", "The console refused"),
     "forbidden": ("権限がありません", "Not allowed"),
     "topic": ("用件", "Topic"),
     "announcement": ("案内文(読み上げ)", "Announcement (spoken)"),
@@ -148,7 +183,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "met": ("達成", "Met"),
     "kpi_answer_rate": ("応答率", "Answer rate"),
     "kpi_quick_answer_rate": ("即応率", "Quick answer rate"),
-    "kpi_fcr": ("一次完結率", "First-contact resolution"),
+    "kpi_fcr": ("一次解決率", "First-contact resolution"),
     "offered": ("着信", "Offered"),
     "answered": ("応答", "Answered"),
     "abandoned": ("放棄", "Abandoned"),
@@ -191,6 +226,73 @@ TEXTS: dict[str, tuple[str, str]] = {
     "last_day": ("終了日", "Last day"),
     "preview_ja": ("試聴(日本語)", "Preview (Japanese)"),
     "preview_en": ("試聴(英語)", "Preview (English)"),
+    "connected": ("接続中", "connected"),
+    "connection": ("リアルタイム更新", "Live updates"),
+    "phone": ("電話機", "Phone"),
+    "reachable": ("登録済み", "registered"),
+    "unreachable": ("未登録", "not registered"),
+    "st_unreachable": ("電話機未登録", "phone not registered"),
+    "occupancy": ("稼働率(登録済みの受付中オペレーター)", "Occupancy (registered operators)"),
+    "staffing": ("オペレーターの状況", "Operators now"),
+    "section": ("所属", "Section"),
+    "staff_name": ("氏名", "Name"),
+    "note": ("備考", "Note"),
+    "faq_id": ("番号", "No."),
+    "question": ("質問", "Question"),
+    "answer": ("回答", "Answer"),
+    "all": ("すべて", "all"),
+    "chart_calls": ("30分ごとの着信・応答", "Offered and answered per half hour"),
+    "chart_quick": ("30分ごとの即応率", "Quick-answer rate per half hour"),
+    "no_calls_today": ("本日の着信はまだありません", "No calls yet today"),
+    "pick_operator": ("オペレーターを選んでください", "Choose an operator"),
+    "open_desk": ("この席を開く", "Open this desk"),
+}
+
+# The interaction record's classes (core.interactions.OutcomeClass) and the kinds of その他,
+# worded as the monthly report words them
+CLASS_LABELS: dict[str, tuple[str, str]] = {
+    OutcomeClass.COMPLETE: ("完了(FAQ・Web等で回答)", "Complete (answered from the FAQ)"),
+    OutcomeClass.PARTIAL: ("一部完了", "Partly answered"),
+    OutcomeClass.TRANSFER_FAQ: ("転送F(FAQの指示で転送)", "Transferred as the FAQ directs"),
+    OutcomeClass.PUT_THROUGH: ("取次(内線・職員・組織の指定)", "Put through on request"),
+    OutcomeClass.TRANSFER: ("転送(情報がなく職員へ依頼)", "Transferred (no information)"),
+    OutcomeClass.OTHER: ("その他(集計対象外)", "Other (excluded)"),
+}
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    OtherKind.CITY_STAFF: ("市職員", "City staff"),
+    OtherKind.SALES: ("営業", "Sales call"),
+    OtherKind.WRONG_NUMBER: ("間違い電話", "Wrong number"),
+    OtherKind.ONE_RING: ("ワン切り", "One-ring hang-up"),
+}
+# how a call ended (core.calls.Outcome)
+CALL_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
+    Outcome.ANSWERED: ("応答", "answered"),
+    Outcome.ABANDONED_WAITING: ("待ち中に放棄", "abandoned while waiting"),
+    Outcome.ENDED_IN_IVR: ("自動音声で終了", "ended in the IVR"),
+    Outcome.OVERFLOW: ("あふれ", "overflow"),
+    Outcome.RECOVERED: ("録音から復元", "recovered from its recording"),
+}
+# the audit log's actions (console, recordings, supervision, the users command line)
+AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
+    "login": ("ログイン", "Log in"),
+    "login-failed": ("ログイン失敗", "Failed login"),
+    "login-throttled": ("ログイン制限", "Login locked"),
+    "logout": ("ログアウト", "Log out"),
+    "user-add": ("ユーザー追加", "User added"),
+    "user-remove": ("ユーザー削除", "User removed"),
+    "user-role": ("ロール変更", "Role changed"),
+    "user-disable": ("ユーザー無効化", "User disabled"),
+    "user-enable": ("ユーザー有効化", "User enabled"),
+    "setting": ("設定変更", "Setting changed"),
+    "export": ("引継ぎデータの出力", "Handover export"),
+    "search": ("通話記録の検索", "Call records searched"),
+    "view": ("録音の詳細表示", "Recording viewed"),
+    "play": ("録音の再生", "Recording played"),
+    "download": ("録音のダウンロード", "Recording downloaded"),
+    "waveform": ("波形の表示", "Waveform shown"),
+    "supervise-listen": ("モニター", "Listen"),
+    "supervise-whisper": ("ささやき", "Whisper"),
+    "supervise-barge": ("割込み", "Barge"),
 }
 
 
@@ -205,3 +307,9 @@ def lang_of(request: web.Request) -> str:
 def texts(lang: str) -> dict[str, str]:
     i = LANGS.index(lang)
     return {k: v[i] for k, v in TEXTS.items()}
+
+
+def pick(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+    """A code's label in `lang`, or the code itself when the table does not know it."""
+    pair = table.get(key)
+    return pair[LANGS.index(lang)] if pair is not None else key

@@ -157,3 +157,11 @@ def search_text(query: Mapping[str, str]) -> str:
     if not q or len(q) > 64:
         raise ConsoleError("q must be 1-64 characters", error_id="bad_parameter")
     return q
+
+
+def audit_limit(query: Mapping[str, str]) -> int:
+    """?limit= of the admin page's audit list: 1-200 rows, 30 when not given."""
+    raw = query.get("limit", "30")
+    if not ascii_digits(raw) or len(raw) > 3 or not 1 <= int(raw) <= 200:
+        raise ConsoleError("limit must be a whole number 1..200", error_id="bad_parameter")
+    return int(raw)
