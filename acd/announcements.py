@@ -79,8 +79,17 @@ def related_queues(queue: str, agents: Iterable[Agent]) -> frozenset[str]:
     return frozenset(out)
 
 
-def position(call: Call, lines: Mapping[str, Sequence[Call]], related: Iterable[str]) -> int:
-    """1 + the waiting calls the caller's operators will take first (see the module)."""
-    mine = call_order(call)
-    return 1 + sum(1 for q in related for other in lines.get(q, ())
-                   if other is not call and call_order(other) < mine)
+def positions(lines: Mapping[str, Sequence[Call]],
+              related: Mapping[str, frozenset[str]]) -> dict[str, int]:
+    """Every waiting call's position by call id (see the module): one sort per group of
+    queues that share operators."""
+    out: dict[str, int] = {}
+    merged: dict[frozenset[str], dict[str, int]] = {}
+    for queue, line in lines.items():
+        group = related.get(queue, frozenset({queue}))
+        if group not in merged:
+            order = sorted((c for q in group for c in lines.get(q, ())), key=call_order)
+            merged[group] = {c.id: i for i, c in enumerate(order, 1)}
+        for call in line:
+            out[call.id] = merged[group][call.id]
+    return out

@@ -41,7 +41,14 @@ from core.settings import Queue, Settings
 from core.transfers import TransferTarget, resolve
 
 from .agents import Agent, AgentEvent, AgentState, Change
-from .announcements import TEXT_LANGUAGES, decide, language_of, position, related_queues, text
+from .announcements import (
+    TEXT_LANGUAGES,
+    decide,
+    language_of,
+    positions,
+    related_queues,
+    text,
+)
 from .distributor import next_assignment
 from .ports import Announcer
 from .wait_estimate import Handled, History, expected_wait, serving_operators
@@ -431,16 +438,20 @@ class Acd:
             self.handled.record(queue, Handled(at, (at - rung).total_seconds(),
                                                (answered - rung).total_seconds()))
 
-    def waiting_announcement(self, call: Call) -> tuple[int, float | None] | None:
-        """A waiting caller's position and expected wait in seconds (None: no figure);
-        None when the caller is not waiting."""
-        if call.queue is None or self.waiting.position(call) is None:
-            return None
-        place = position(call, self.waiting.lines,
-                         self._related.get(call.queue, frozenset({call.queue})))
-        serving = serving_operators(self.agents.values(), call.queue)
-        return place, expected_wait(place, serving, self.handled.of(call.queue),
-                                    self.tracker.clock())
+    def _sentences(self) -> list[tuple[Call, int, float | None]]:
+        """Every waiting caller with their position and expected wait (None: no figure),
+        from one look at the lines; callers told nothing yet first."""
+        now = self.tracker.clock()
+        places = positions(self.waiting.lines, self._related)
+        out = []
+        for queue, line in self.waiting.lines.items():
+            if line:
+                serving = serving_operators(self.agents.values(), queue)
+                handled = self.handled.of(queue)
+                out += [(call, places[call.id],
+                         expected_wait(places[call.id], serving, handled, now)) for call in line]
+        out.sort(key=lambda told: told[0].id in self._said)
+        return out
 
     def _announce_soon(self) -> None:
         """The lines, the operators or the answer rate changed: bring every waiting caller's
@@ -458,25 +469,24 @@ class Acd:
         try:
             while self._announce_again:
                 self._announce_again = False
-                calls = [c for line in self.waiting.lines.values() for c in line]
-                waiting = {c.id for c in calls}
+                sentences = self._sentences()
+                waiting = {call.id for call, _, _ in sentences}
                 for call_id in [k for k in self._said if k not in waiting]:
                     del self._said[call_id]  # answered, being rung or gone
-                # callers told nothing yet first: the hold loop is about to greet them
-                for call in sorted(calls, key=lambda c: c.id in self._said):
+                for call, place, wait in sentences:
+                    if self._announce_again:
+                        break  # the lines changed meanwhile: start again from a fresh look
                     try:
-                        await self._announce(call)
+                        await self._announce(call, place, wait)
                     except Exception:  # one caller's sentence never stops the others'
                         log.exception("call %s: position announcement failed", call.id)
         finally:
             self._announcing = None
 
-    async def _announce(self, call: Call) -> None:
+    async def _announce(self, call: Call, place: int, wait: float | None) -> None:
         """Put the caller's sentence on their channel when it changed since the last one."""
-        now = self.waiting_announcement(call)
-        if now is None or self.announcer is None:
+        if self.announcer is None:
             return
-        place, wait = now
         language = language_of(call)
         said = decide(place, wait, language, self._said.get(call.id))
         if said is None:

@@ -36,6 +36,7 @@ class Announcer:
 
     async def render(self, said: str, language: str) -> str | None:
         self.asked.append((said, language))
+        await asyncio.sleep(0)  # as the real one, which speaks in a thread
         if self.gate is not None:
             await self.gate.wait()
         if language in self.mute:
@@ -227,4 +228,32 @@ async def test_nothing_is_said_while_ami_is_down(tmp_path: Path) -> None:
     acd.resync([], [])  # back: the rebuild dispatches, and the waiting caller is told
     await settle()
     assert told(ami, announcer) == [(call.channel, text(1, 45, "ja"))]
+    await acd.close()
+
+
+async def test_a_long_line_is_told_once_each_and_stays_current(tmp_path: Path) -> None:
+    acd, ami, tracker, clock, announcer = make(tmp_path)
+    await busy_operators(acd, ami, tracker)
+    measured(acd, clock, cycle_s=30.0)
+    calls = []
+    for n in range(1, 201):
+        clock.now += timedelta(seconds=1)
+        calls.append(offer(tracker, n))
+        await acd.enqueue(calls[-1])
+    await settle()
+    assert len(told(ami, announcer)) == 200  # each once: nobody else's place changed
+    # the first three leave one after another, while the line is being told
+    for call in calls[:3]:
+        acd.caller_gone(call)
+        await asyncio.sleep(0)
+    for _ in range(20):
+        await settle()
+    last = dict(told(ami, announcer))
+    assert all(last[c.channel] == text(n, n * 10 + 5, "ja")
+               for n, c in enumerate(calls[3:], 1)), "a sentence is out of date"
+    # nobody was told the same sentence twice in a row
+    seen: dict[str, str] = {}
+    for channel, said in told(ami, announcer):
+        assert seen.get(channel) != said
+        seen[channel] = said
     await acd.close()

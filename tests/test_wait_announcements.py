@@ -13,7 +13,7 @@ from acd.announcements import (
     CAP_S,
     decide,
     language_of,
-    position,
+    positions,
     related_queues,
     text,
     wait_minutes,
@@ -79,10 +79,12 @@ def test_position_counts_the_calls_the_same_operators_take_first() -> None:
     urgent = _call(4, "city", 0, priority=5)
     e = _call(5, "events", 9)
     lines = {"city": [urgent, a, b], "water": [w], "events": [e]}
-    city = related_queues("city", agents)
-    assert [position(c, lines, city) for c in (urgent, a, b)] == [1, 2, 4]
-    assert position(w, lines, related_queues("water", agents)) == 3
-    assert position(e, lines, related_queues("events", agents)) == 1
+    related = {q: related_queues(q, agents) for q in lines}
+    places = positions(lines, related)
+    assert [places[c.id] for c in (urgent, a, w, b, e)] == [1, 2, 3, 4, 1]
+    # a queue no operator serves (yet) is a line of its own
+    lonely = _call(6, "night", 2)
+    assert positions({**lines, "night": [lonely]}, related)[lonely.id] == 1
 
 
 def test_language_of_the_caller_defaults_to_japanese() -> None:
