@@ -28,6 +28,7 @@ from ivr.interpreter import (
 from ivr.prompts import Audio, Prompt
 from ivr.schedule import Override, OverrideMode
 from ivr.tts import Tts
+from madoguchi.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -88,11 +89,47 @@ def test_invalid_key_and_timeout_retry_then_fall_back(tmp_path: Path) -> None:
     ivr = run(flow_set(tmp_path), "city", WEEKDAY_NOON)
     ivr.start()
     ivr.feed(Played())
-    assert texts(ivr.feed(Digits("9"))) == ["choose-language"]  # retry 1 (wrong key)
-    assert texts(ivr.feed(Digits(""))) == ["choose-language"]  # retry 2 (timeout)
+    assert texts(ivr.feed(Digits("9"))) == ["choose-language"]  # the repeat (wrong key)
     assert ivr.feed(Digits("7")) == Enqueue("city", "general", 0)  # out of retries: on_invalid
     assert ivr.language == "ja"
     assert ivr.path[-3:] == ["japanese", "hours", "to-queue"]
+    ivr = run(flow_set(tmp_path), "city", WEEKDAY_NOON)
+    ivr.start()
+    ivr.feed(Played())
+    assert texts(ivr.feed(Digits("9"))) == ["choose-language"]
+    assert ivr.feed(Digits("")) == Enqueue("city", "general", 0)  # then no key: on_timeout
+    assert ivr.language == "ja"
+
+
+@pytest.mark.parametrize("flow", ["city", "water", "events"])
+def test_a_caller_pressing_nothing_goes_on_in_japanese_after_one_repeat(
+        tmp_path: Path, flow: str) -> None:
+    """The shipped flows' language menu: heard once, repeated once, then Japanese. Today
+    that is the greeting and two rounds of the menu (about 22 s with the shipped prompts),
+    instead of three rounds (about 31 s) before the caller reached the waiting line."""
+    ivr = run(flow_set(tmp_path), flow, WEEKDAY_NOON)
+    instruction = ivr.start()
+    assert isinstance(instruction, Say)
+    instruction = ivr.feed(Played())
+    menus = []
+    while isinstance(instruction, Collect):
+        menus.append(instruction)
+        instruction = ivr.feed(Digits(""))
+    assert [texts(m) for m in menus] == [["choose-language"], ["choose-language"]]
+    assert sum(m.timeout_ms for m in menus) <= 10_000
+    assert ivr.language == "ja" and "japanese" in ivr.path
+    assert all(a.language == "ja" for m in menus for a in m.audio)
+
+
+def test_flows_simulate_shows_the_one_repeat(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    args = ["--config", str(config), "--state", str(tmp_path / "state")]
+    assert main([*args, "flows", "simulate", "city", "--at", "2026-11-25T12:00"]) == 0
+    out = capsys.readouterr().out
+    assert "path: greeting -> choose-language -> japanese -> hours -> to-queue" in out
+    assert out.count("choose-language (ja)  [keys: (timeout)]") == 2
 
 
 def test_after_hours_2_then_1_plays_the_english_board(tmp_path: Path) -> None:
