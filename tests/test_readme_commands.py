@@ -64,3 +64,13 @@ def test_a_command_named_in_the_readme_exists(words: str) -> None:
                                "--help"], capture_output=True, text=True, timeout=60,
                               check=False)
     assert done.returncode == 0, (words, done.stderr[-1000:])
+
+
+def test_the_readme_names_the_debian_packages_the_makefile_installs() -> None:
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    listed = re.search(r"^DEB_PACKAGES := (.*?)\n\n", make, re.M | re.S)
+    assert listed is not None
+    packages = listed[1].replace("\\", " ").split()
+    readme = README.read_text(encoding="utf-8")
+    said = readme[readme.index("installs the Debian packages it lacks"):][:600]
+    assert re.findall(r"`([a-z0-9.+-]+)`", said)[:len(packages)] == packages
