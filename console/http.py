@@ -197,10 +197,19 @@ async def admin(request: web.Request, error: str | None = None,
                    export_to=today.isoformat())
 
 
+def _check_extension(request: web.Request, agent_id: str | None) -> None:
+    """An operator's extension must be one config/agents.yaml defines (as the CLI checks)."""
+    known = [a.id for a in request.app[PORTS].settings.agents]
+    if agent_id is not None and agent_id not in known:
+        raise UserError(f"no operator with extension {agent_id} in config/agents.yaml "
+                        f"(configured: {', '.join(known)})")
+
+
 async def add_user(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     new = schemas.new_user(await request.post())
     try:
+        _check_extension(request, new.agent_id)
         await console.users.add(new.name, new.role, new.password, new.agent_id)
     except UserError as exc:
         return await admin(request, str(exc), 400)
@@ -223,6 +232,7 @@ async def change_user(request: web.Request) -> web.StreamResponse:
         change = schemas.user_change(form)
         action = change.action
         if action == "role":
+            _check_extension(request, change.agent_id)
             before, after = await console.users.change(name, role=change.role,
                                                        agent_id=change.agent_id)
         else:

@@ -264,3 +264,23 @@ async def test_tts_preview_renders_the_edited_event(app_client: App) -> None:
     assert (await client.get("/api/tts/en/../../x", headers=headers)).status == 404
     assert (await client.get("/api/tts/en/" + "0" * 24, headers=headers)).status == 404
     assert "preview" not in [e.id for e in engine.ivr_state.board.events]  # nothing saved
+
+
+async def test_the_admin_page_refuses_an_extension_no_operator_has(app_client: App) -> None:
+    client, _engine, console = app_client
+    s, headers = admin_session(console)
+    resp = await client.post("/console/admin/users", headers={"Cookie": headers["Cookie"]},
+                             data={"csrf": s.csrf, "name": "ghost", "role": "operator",
+                                   "password": "a long password 123", "agent_id": "7999"},
+                             allow_redirects=False)
+    assert resp.status == 400 and "7999" in await resp.text()
+    assert "ghost" not in [u.name for u in await console.users.all()]
+    resp = await client.post("/console/admin/users/sv", headers={"Cookie": headers["Cookie"]},
+                             data={"csrf": s.csrf, "action": "role", "role": "operator",
+                                   "agent_id": "7999"}, allow_redirects=False)
+    assert resp.status == 400 and "no operator with extension 7999" in await resp.text()
+    resp = await client.post("/console/admin/users", headers={"Cookie": headers["Cookie"]},
+                             data={"csrf": s.csrf, "name": "ok-op", "role": "operator",
+                                   "password": "a long password 123", "agent_id": "7002"},
+                             allow_redirects=False)
+    assert resp.status == 303
