@@ -52,6 +52,14 @@ def kpi_table(report: dict[str, Any]) -> str:
     t = report["total"]
     lines.append(f"occupancy {_pct(t['occupancy'])}  answered without an interaction record: "
                  f"{t['without_record']}  (! = target missed)")
+    c, st = report["satisfaction"]["citizen"], report["satisfaction"]["staff"]
+
+    def score(s: dict[str, Any]) -> str:
+        return _num(s["score"]) + ("!" if s["met"] is False else "")
+
+    lines.append(f"satisfaction (points of 100): citizens {score(c)} (target ≥ "
+                 f"{c['target']:.0f}; {c['answers']} answer(s) from {c['responses']} call(s)),"
+                 f" staff {score(st)} (target ≥ {st['target']:.0f}; {st['ratings']} rating(s))")
     return "\n".join(lines)
 
 

@@ -13,7 +13,16 @@ from core.identity import actor_of
 
 from . import schemas
 from .errors import NotYourCall
-from .formulas import TARGETS
+from .formulas import TARGETS, Kpi
+from .satisfaction import (
+    CITIZEN_TARGET,
+    STAFF_TARGET,
+    Citizen,
+    by_period,
+    citizen,
+    citizen_by,
+    staff,
+)
 from .schemas import parse_time, period
 from .service import KpiService, call_facts, interaction_json
 from .staffing import plan
@@ -30,10 +39,23 @@ async def kpi_report(service: KpiService, start: datetime, end: datetime,
     by, short_abandon_s = schemas.grouping(by), schemas.short_abandon(short_abandon_s)
     short = service.short_abandon_s if short_abandon_s is None else short_abandon_s
     total, groups = await service.kpis(start, end, svc, by, short)
+    answers = await service.survey_answers(start, end, svc)
+    by_key = citizen_by(answers, by_period(by)) if by is not None else {}
+    keys = sorted({*groups, *by_key})
     return {"from": start.isoformat(), "to": end.isoformat(), "service": svc, "by": by,
             "targets": dict(TARGETS), "short_abandon_s": short,
+            "satisfaction_targets": {"citizen": CITIZEN_TARGET, "staff": STAFF_TARGET},
             "total": total.as_json(),
-            "groups": [{"key": k, **g.as_json()} for k, g in groups.items()]}
+            "satisfaction": {
+                "citizen": citizen(answers).as_json(),
+                "by_service": {k: c.as_json()
+                               for k, c in citizen_by(answers, lambda a: a.service).items()},
+                "by_operator": {k: c.as_json()
+                                for k, c in citizen_by(answers, lambda a: a.agent_id).items()},
+                # centre-wide: a one-service query shows the centre's staff score too
+                "staff": staff(await service.staff_ratings(start, end)).as_json()},
+            "groups": [{"key": k, **groups.get(k, Kpi()).as_json(),
+                        "satisfaction": by_key.get(k, Citizen()).as_json()} for k in keys]}
 
 
 async def staffing_report(service: KpiService, start: datetime, end: datetime,

@@ -13,6 +13,7 @@ from typing import Any
 
 from .formulas import TARGETS, Kpi
 from .report_text import Lang
+from .satisfaction import CITIZEN_TARGET, STAFF_TARGET, Citizen, Staff
 from .staffing import DEFAULT_AHT_S, seats
 
 HALF_HOUR_S = 1800.0
@@ -21,7 +22,8 @@ ABANDON_LIMIT = 1 - TARGETS["answer_rate"]  # no contract target: the share the 
 
 @dataclass(frozen=True)
 class Proposal:
-    kind: str  # seats | quick | fcr | records | abandon | ok | partly | no_calls
+    # seats | quick | fcr | records | abandon | ok | partly | no_calls | citizen | staff
+    kind: str
     facts: Mapping[str, Any] = field(default_factory=dict)
 
     def text(self, lang: Lang) -> str:
@@ -65,6 +67,19 @@ def proposals(total: Kpi, by_halfhour: Mapping[str, Kpi], unresolved: Counter[st
     if not out:
         unjudged = [n for n in TARGETS if getattr(total, n) is None]
         out.append(Proposal("partly", {"names": unjudged}) if unjudged else Proposal("ok"))
+    return out
+
+
+def satisfaction_proposals(citizen: Citizen, staff: Staff) -> list[Proposal]:
+    """Satisfaction scores under their targets (REQUIREMENTS §9), with what to look at."""
+    out: list[Proposal] = []
+    c = citizen.score
+    if c is not None and c < CITIZEN_TARGET:
+        out.append(Proposal("citizen", {"score": c, "low": citizen.low,
+                                        "answers": citizen.answered}))
+    s = staff.score
+    if s is not None and s < STAFF_TARGET:
+        out.append(Proposal("staff", {"score": s, "ratings": len(staff.ratings)}))
     return out
 
 
@@ -162,6 +177,24 @@ def proposal_text(p: Proposal, t: Lang) -> str:
                       "改善提案はありません。",
                       "There were no calls this month: the targets cannot be judged, and "
                       "there is nothing to propose.")
+    if p.kind == "citizen":
+        return t.pick(
+            f"市民満足度 {f['score']:.1f}点が目標の{CITIZEN_TARGET:.0f}点を下回りました"
+            f"(回答 {f['answers']}件中、低評価(1・2){f['low']}件)。低評価の通話(満足度の項)の"
+            "録音と応対記録を確認し、原因を応対研修とFAQに反映してください。",
+            f"Citizen satisfaction {f['score']:.1f} points is under the "
+            f"{CITIZEN_TARGET:.0f}-point target ({f['low']} low answer(s), 1 or 2, of "
+            f"{f['answers']}): review the recordings and interaction records of the calls "
+            "listed under satisfaction, and feed the causes into training and the FAQ.")
+    if p.kind == "staff":
+        return t.pick(
+            f"職員満足度 {f['score']:.1f}点が目標の{STAFF_TARGET:.0f}点を下回りました"
+            f"(評価 {f['ratings']}件)。職員のコメント(満足度の項)を確認し、"
+            "取次・転送の手順を担当課と見直してください。",
+            f"Staff satisfaction {f['score']:.1f} points is under the "
+            f"{STAFF_TARGET:.0f}-point target ({f['ratings']} rating(s)): go through the "
+            "staff's comments under satisfaction and review how calls are put through and "
+            "transferred with the sections concerned.")
     if p.kind != "ok":
         raise ValueError(f"no wording for a proposal of kind {p.kind!r}")
     return t.pick("すべての目標(応答率・即応率・一次解決率)を達成しました。"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import report_satisfaction as sat
 from .formulas import TARGETS, Kpi
 from .report_charts import Chart, charts, month_days
 from .report_data import MonthData
@@ -45,6 +46,28 @@ def _table(first: str, t: Lang) -> Table:
 
 
 @dataclass
+class Satisfaction:
+    """The satisfaction section (report_satisfaction words it)."""
+
+    lines: list[str]
+    answers: Table | None  # None: no call heard the survey
+    operators: Table | None
+    low: list[str]
+    comments: list[str]
+
+
+def _sat_table(rows: sat.Rows | None) -> Table | None:
+    return None if rows is None else Table(rows[0], rows[1], rows[2])
+
+
+def satisfaction(data: MonthData, t: Lang) -> Satisfaction:
+    s = data.satisfaction
+    return Satisfaction(sat.lines(s, t, data.service_name), _sat_table(sat.answer_rows(s, t)),
+                        _sat_table(sat.operator_rows(s, t)),
+                        sat.low_lines(s, t, data.service_name), sat.comment_lines(s, t))
+
+
+@dataclass
 class Content:
     lang: str
     title: str
@@ -61,6 +84,7 @@ class Content:
     bullet: str
     notes: list[str]
     headings: dict[str, str]
+    satisfaction: Satisfaction | None = None
 
 
 def summary(k: Kpi, t: Lang) -> list[str]:
@@ -105,9 +129,11 @@ def content(data: MonthData, t: Lang) -> Content:
         lang=t.code, title=t("title", month=month), doc_title=t("doc_title", month=month),
         meta=[t("scope", service=service), period(data, t),
               t("generated", at=t.time(data.generated_at))],
-        summary=summary(data.total, t), levels=levels, legend=t("legend"),
+        summary=summary(data.total, t) + sat.summary(data.satisfaction, t), levels=levels,
+        legend=t("legend"), satisfaction=satisfaction(data, t),
         proposals=[p.text(t) for p in data.proposals], charts=charts(data, t), by_day=by_day,
         no_days=t("e_calls"), charts_follow=t("charts_follow"),
         bullet=t("bullet"), notes=notes(data, t),
         headings={h: t(f"h_{h}") for h in ("summary", "levels", "proposals", "charts",
-                                           "by_day", "notes")})
+                                           "by_day", "notes", "satisfaction", "sat_answers",
+                                           "sat_operators", "sat_low", "sat_comments")})

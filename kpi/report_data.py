@@ -1,5 +1,6 @@
 """The monthly report's figures, in no language: KPIs of the month as a whole, by service, day,
-hour and half-hour; topics, interaction outcomes, transfers; and the proposals as facts."""
+hour and half-hour; topics, interaction outcomes, transfers; satisfaction; and the proposals
+as facts."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from store.models import CallRecord
 
 from .formulas import Kpi, compute
 from .http import parse_time
-from .proposals import Proposal, proposals
+from .proposals import Proposal, proposals, satisfaction_proposals
+from .report_satisfaction import MonthSatisfaction, month_satisfaction
 from .service import KpiService, call_facts, interaction_facts
 
 
@@ -42,6 +44,7 @@ class MonthData:
     recovered: int = 0
     short_abandon_s: float = 0.0
     names: Mapping[str, str] = field(default_factory=dict)  # service id → name
+    satisfaction: MonthSatisfaction = field(default_factory=MonthSatisfaction)
 
     def service_name(self, service_id: str) -> str:
         return self.names.get(service_id, service_id)
@@ -90,6 +93,8 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
     unresolved: Counter[str] = Counter(
         i.topic for i in inter
         if i.outcome_class in (OutcomeClass.PUT_THROUGH.value, OutcomeClass.TRANSFER.value))
+    satisfaction = month_satisfaction(await service.survey_answers(start, end, svc),
+                                      await service.staff_ratings(start, end))
     counted = {r.id for r in rows if r.answered_at is not None and r.outcome in OFFERED_OUTCOMES}
     outcomes: Counter[tuple[str, str | None]] = Counter(
         (i.outcome_class, i.other_kind if i.outcome_class == OutcomeClass.OTHER.value else None)
@@ -97,7 +102,8 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
     return MonthData(
         month, svc, start, end, service.clock(), total, by_service, by_day, by_hour, by_half,
         topics, unresolved, _transfer_targets(rows),
-        proposals(total, by_half, unresolved, staffing_known=not svc), outcomes,
+        proposals(total, by_half, unresolved, staffing_known=not svc)
+        + satisfaction_proposals(satisfaction.citizen, satisfaction.staff), outcomes,
         ended_in_ivr=sum(r.outcome == Outcome.ENDED_IN_IVR for r in rows),
         recovered=sum(r.outcome == Outcome.RECOVERED for r in rows),
-        short_abandon_s=short, names=dict(names or {}))
+        short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction)

@@ -19,6 +19,23 @@ def _table(table: Table) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _satisfaction(c: Content) -> str:
+    s, h, e = c.satisfaction, c.headings, html.escape
+    if s is None:
+        return ""
+    out = [f"<h2>{e(h['satisfaction'])}</h2>"]
+    if s.lines:
+        out.append(f"<p>{'<br>'.join(e(x) for x in s.lines)}</p>")
+    for key, table in (("sat_answers", s.answers), ("sat_operators", s.operators)):
+        if table is not None:
+            out += [f"<h3>{e(h[key])}</h3>", _table(table)]
+    out += [f"<h3>{e(h['sat_low'])}</h3>",
+            f"<ul>{''.join(f'<li>{e(x)}</li>' for x in s.low)}</ul>",
+            f"<h3>{e(h['sat_comments'])}</h3>",
+            f"<ul>{''.join(f'<li>{e(x)}</li>' for x in s.comments)}</ul>"]
+    return "\n".join(out)
+
+
 def render_html(c: Content) -> str:
     e = html.escape
     h = c.headings
@@ -42,6 +59,7 @@ text-align:right}} td:first-child{{text-align:left}} .miss{{color:#b00;font-weig
 <h2>{e(h["levels"])}</h2>
 {_table(c.levels)}
 <p>{e(c.legend)}</p>
+{_satisfaction(c)}
 <h2>{e(h["proposals"])}</h2>
 <ul>{"".join(f"<li>{e(p)}</li>" for p in c.proposals)}</ul>
 <h2>{e(h["charts"])}</h2>

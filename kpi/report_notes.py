@@ -1,6 +1,7 @@
-"""The monthly report's notes: what each figure counts, its denominator, and the figures that
-could surprise a reader (a service's AHT without wrap-up, overflow in the answer rate, a month
-still running). Notes about something the month did not have are left out."""
+"""The monthly report's notes: what each figure counts, its denominator (the satisfaction
+scores' too), and the figures that could surprise a reader (a service's AHT without wrap-up,
+overflow in the answer rate, a month still running). Notes about something the month did not
+have are left out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .formulas import TARGETS
 from .proposals import ABANDON_LIMIT
 from .report_data import MonthData
 from .report_text import Lang
+from .satisfaction import CITIZEN_TARGET, STAFF_TARGET
 from .staffing import DEFAULT_AHT_S
 
 
@@ -61,6 +63,18 @@ def notes(data: MonthData, t: Lang) -> list[str]:
                    "ない通話はIVRで選ばれた用件で数えます(放棄・あふれの通話を含みます)。")
         out.append("転送はオペレーターによる転送の回数で、1通話で複数回転送した場合はそれぞれ"
                    "数えます。転送先は番号で示します。")
+        out.append(
+            "市民満足度 = 通話後アンケートで回答された質問の点数の平均(目標 "
+            f"{CITIZEN_TARGET:.0f}点以上)。各質問は1〜5のキーで答え、(キー − 1)÷ 4 × 100 点"
+            "(1 = 0点、2 = 25点、3 = 50点、4 = 75点、5 = 100点)です。通話ではなく回答された質問"
+            "ごとに数え、未回答の質問(時間内にキーなし、誤ったキーが2回)は含みません。回答は"
+            "その通話の着信日時・サービス・応答したオペレーターに数えます。アンケートは、フローの"
+            "設定またはオペレーターの指定で対象となった通話で、オペレーターが先に切ったときに流れ"
+            "ます。低評価の通話は時刻とオペレーターで示し、発信者番号は載せません。")
+        out.append(
+            f"職員満足度 = 市職員によるこの月の評価(0〜100点、または1〜5を市民満足度と同じく"
+            f"換算)の平均(目標 {STAFF_TARGET:.0f}点以上)。1人につき月1件で、サービス別の"
+            "報告でもセンター全体の値です。コメントは評価者名を伏せて載せます。")
         if data.recovered:
             out.append(f"障害後に録音から復元した通話{data.recovered}件は、待ち時間や応答の有無が"
                        "確定できないため集計に含みません。")
@@ -115,6 +129,20 @@ def notes(data: MonthData, t: Lang) -> list[str]:
         "calls included).")
     out.append("Transfers count each hand-over by an operator (a call passed on twice counts "
                "twice); destinations are shown by number.")
+    out.append(
+        "Citizen satisfaction = the mean points of the post-call survey's answered questions "
+        f"(target {CITIZEN_TARGET:.0f} points or more). Each question is answered with a key "
+        "1-5 worth (key − 1) ÷ 4 × 100 points (1 = 0, 2 = 25, 3 = 50, 4 = 75, 5 = 100). It "
+        "counts answered questions, not calls; unanswered ones (no key in time, or a wrong key "
+        "twice) are left out. An answer counts for its call's time, service and answering "
+        "operator. Callers hear the survey when the flow or the operator marked their call and "
+        "the operator hung up first. Calls with low answers are shown by time and operator, "
+        "never by the caller's number.")
+    out.append(
+        "Staff satisfaction = the mean of the city staff's ratings of the month (0-100 points, "
+        "or 1-5 mapped like a survey answer) (target "
+        f"{STAFF_TARGET:.0f} points or more); one rating per person and month, for the whole "
+        "center even in a one-service report. Comments are shown without their authors.")
     if data.recovered:
         out.append(f"{data.recovered} call(s) rebuilt from recordings after a failure are not "
                    "counted: their wait and answer are not known.")

@@ -150,6 +150,23 @@ class TextPages:
             self.y -= height + 0.12
 
 
+def _satisfaction(pages: TextPages, c: Content) -> None:
+    s, h = c.satisfaction, c.headings
+    if s is None:
+        return
+    pages.heading(h["satisfaction"])
+    for line in s.lines:
+        pages.text(line)
+    for key, table in (("sat_answers", s.answers), ("sat_operators", s.operators)):
+        if table is not None:
+            pages.text(h[key], before=0.06)
+            pages.table(table)
+    for key, items in (("sat_low", s.low), ("sat_comments", s.comments)):
+        pages.text(h[key], before=0.06)
+        for item in items:
+            pages.text(item, SMALL, indent=0.25, lead=c.bullet, before=0.02)
+
+
 def render_pdf(c: Content, path: Path) -> None:
     h = c.headings
     with PdfPages(path) as pdf:
@@ -163,6 +180,7 @@ def render_pdf(c: Content, path: Path) -> None:
         pages.heading(h["levels"])
         pages.table(c.levels)
         pages.text(c.legend, SMALL)
+        _satisfaction(pages, c)
         pages.heading(h["proposals"])
         for p in c.proposals:
             pages.text(p, indent=0.25, lead=c.bullet, before=0.03)

@@ -27,6 +27,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "h_proposals": ("改善提案", "Improvement proposals"),
     "h_charts": ("グラフ", "Charts"),
     "h_by_day": ("日別の実績", "By day"),
+    "h_satisfaction": ("満足度", "Satisfaction"),
+    "h_sat_answers": ("アンケートの回答(1〜5)", "Survey answers (1-5)"),
+    "h_sat_operators": ("オペレーター別の市民満足度", "Citizen satisfaction by operator"),
+    "h_sat_low": ("低評価(1・2)の通話", "Calls with low answers (1 or 2)"),
+    "h_sat_comments": ("職員のコメント", "Staff comments"),
     "h_notes": ("注記", "Notes"),
     # summary
     "no_calls": ("この月の着信はありません。目標の達成状況は判定できません。",

@@ -44,6 +44,18 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, parse_time(start.strftime("%Y-%m"), end=True)
 
 
+def months_of(start: datetime, end: datetime) -> list[str]:
+    """The city's months (YYYY-MM) that overlap [start, end)."""
+    first = start.astimezone(CITY_TZ).date().replace(day=1)
+    last = (end.astimezone(CITY_TZ) - timedelta(microseconds=1)).date()
+    out: list[str] = []
+    d = first
+    while d <= last and len(out) < 1200:  # a century of months at most
+        out.append(d.strftime("%Y-%m"))
+        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
 def period(query: Query, now: datetime) -> tuple[datetime, datetime]:
     """from/to from the query; the current Tokyo month when both are missing."""
     start, end = month_bounds(now)

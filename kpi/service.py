@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.interactions import OutcomeClass
 from store.db import Database
-from store.models import AgentStateChange, CallRecord, InteractionRecord
+from store.models import (
+    AgentStateChange,
+    CallRecord,
+    InteractionRecord,
+    StaffRating,
+    SurveyAnswer,
+)
 
 from .errors import CallUnknown, DuplicateRecord, InvalidRecord, NotYourCall
 from .formulas import (
@@ -24,7 +30,8 @@ from .formulas import (
     StateSpan,
     compute,
 )
-from .schemas import NewInteraction
+from .satisfaction import AnswerFacts, RatingFacts
+from .schemas import NewInteraction, months_of
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,28 @@ class KpiService:
             stmt = stmt.where(CallRecord.service == service)
         async with self.db.sessions() as session:
             return list((await session.scalars(stmt.order_by(CallRecord.offered_at))).all())
+
+    async def survey_answers(self, start: datetime, end: datetime,
+                             service: str | None = None) -> list[AnswerFacts]:
+        """The post-call survey's answers of the calls offered in [start, end)."""
+        stmt = select(SurveyAnswer).where(SurveyAnswer.call_offered_at >= start,
+                                          SurveyAnswer.call_offered_at < end)
+        if service:
+            stmt = stmt.where(SurveyAnswer.service == service)
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(stmt.order_by(SurveyAnswer.call_offered_at,
+                                                        SurveyAnswer.id))).all()
+        return [AnswerFacts(r.call_id, r.service, r.agent_id, r.question, r.position, r.answer,
+                            r.call_offered_at) for r in rows]
+
+    async def staff_ratings(self, start: datetime, end: datetime) -> list[RatingFacts]:
+        """The city staff's ratings of the months that overlap [start, end)."""
+        months = months_of(start, end)
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(select(StaffRating).where(
+                StaffRating.month.in_(months)).order_by(StaffRating.month,
+                                                        StaffRating.created_at))).all()
+        return [RatingFacts(r.month, r.points, r.comment) for r in rows]
 
     async def spans(self, start: datetime, end: datetime) -> list[StateSpan]:
         async with self.db.sessions() as session:

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from sqlalchemy import Table, select
 
-from store.models import AuditEntry, Base, CallRecord, DeletionReport, Recording
+from store.models import AuditEntry, Base, CallRecord, DeletionReport, Recording, SurveyAnswer
 
 from .files import RecordingFileError, safe_path
 from .service import RecordingService
@@ -90,7 +90,8 @@ def _links_to(table: Table, target: str) -> str | None:
 async def _rows(service: RecordingService, start: datetime,
                 end: datetime) -> dict[str, list[dict[str, Any]]]:
     """Rows to hand over: calls offered in [start, end), every row linked to those calls or
-    their recordings, audit and deletion entries of the period, other tables whole."""
+    their recordings, the survey answers of those calls, audit and deletion entries of the
+    period, other tables whole."""
     out: dict[str, list[dict[str, Any]]] = {}
     async with service.db.sessions() as session:
         call_ids = set((await session.scalars(select(CallRecord.id).where(
@@ -107,6 +108,9 @@ async def _rows(service: RecordingService, start: datetime,
                 stmt = stmt.where(table.c[col].in_(rec_ids))
             elif table.name in (AuditEntry.__tablename__, DeletionReport.__tablename__):
                 stmt = stmt.where(table.c.at >= start, table.c.at < end)
+            elif table.name == SurveyAnswer.__tablename__:  # the calls' answers, no key
+                stmt = stmt.where(table.c.call_offered_at >= start,
+                                  table.c.call_offered_at < end)
             result = await session.execute(stmt)
             out[table.name] = [{k: _plain(v) for k, v in row._mapping.items()}
                                for row in result]

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from core.files import write_durably
-from store.models import Base, CallRecord, DeletionReport, Recording, RecordingAgent
+from store.models import Base, CallRecord, DeletionReport, Recording, RecordingAgent, SurveyAnswer
 
 from .files import RecordingFileError, overwrite_and_unlink, safe_path, walk_files
 from .service import RecordingService
@@ -94,7 +94,8 @@ def _remove(service: RecordingService, items: list[dict[str, Any]],
 
 async def purge(service: RecordingService, now: datetime | None = None, dry_run: bool = False,
                 actor: str = "retention") -> Deletion:
-    """Remove calls and recordings older than the retention period (whole days from now)."""
+    """Remove calls, their recordings and survey answers older than the retention period
+    (whole days from now)."""
     now = now or service.clock()
     cutoff = now - timedelta(days=service.settings.retention_days)
     deletion = Deletion("retention", now, cutoff)
@@ -103,12 +104,17 @@ async def purge(service: RecordingService, now: datetime | None = None, dry_run:
                                       .order_by(Recording.id))).all()
         call_ids = list((await session.scalars(
             select(CallRecord.id).where(CallRecord.offered_at < cutoff))).all())
+        # the survey answers of those calls, by the calls' offer time (no key to follow)
+        answers = int(await session.scalar(select(func.count()).select_from(SurveyAnswer)
+                                           .where(SurveyAnswer.call_offered_at < cutoff)) or 0)
     deletion.recordings = [_item(r) for r in recs]
     deletion.calls = len(call_ids)
+    if answers:
+        deletion.other_rows[SurveyAnswer.__tablename__] = answers
     if dry_run:
         deletion.bytes = sum(r.size_bytes for r in recs)
         return deletion
-    if not recs and not call_ids:
+    if not recs and not call_ids and not answers:
         return deletion
     await asyncio.to_thread(_remove, service, deletion.recordings, deletion)
     rec_ids = [r.id for r in recs]
@@ -123,6 +129,7 @@ async def purge(service: RecordingService, now: datetime | None = None, dry_run:
             ids = call_ids[i:i + BATCH]
             await session.execute(delete(Recording).where(Recording.call_id.in_(ids)))
             await session.execute(delete(CallRecord).where(CallRecord.id.in_(ids)))
+        await session.execute(delete(SurveyAnswer).where(SurveyAnswer.call_offered_at < cutoff))
     await _write_report(service, deletion, actor)
     return deletion
 

@@ -1,5 +1,6 @@
-"""Database tables: call records, recordings, the access audit log and deletion reports
-(SQLAlchemy 2, SQLite or PostgreSQL)."""
+"""Database tables: call records, recordings, the access audit log, deletion reports,
+interaction records and satisfaction (survey answers, staff ratings) (SQLAlchemy 2, SQLite
+or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -202,3 +204,48 @@ class InteractionRecord(Base):
     call_offered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # copied for period queries
 
     __table_args__ = (Index("ix_interactions_offered", "call_offered_at"),)
+
+
+class SurveyAnswer(Base):
+    """One question of the post-call survey for one call: the key the caller pressed (1-5),
+    or none. Personal data by its call: exported, purged and erased with the calls."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # no foreign key: the caller answers before the call's row is stored (at the hang-up)
+    call_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(16))  # the operator who answered
+    service: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str] = mapped_column(String(32))  # its id in config/survey.yaml
+    position: Mapped[int] = mapped_column(Integer)  # 1 for the first question asked
+    answer: Mapped[int | None] = mapped_column(Integer)  # 1-5; None: no key, or wrong keys
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    call_offered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # copied for periods
+
+    __table_args__ = (
+        UniqueConstraint("call_id", "question", name="uq_survey_answers_call_question"),
+        Index("ix_survey_answers_offered", "call_offered_at"),
+    )
+
+
+class StaffRating(Base):
+    """A city staff member's monthly rating of the service (職員満足度), 0-100 points, with
+    a comment; one per rater and month (a new one replaces it)."""
+
+    __tablename__ = "staff_ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, the city's month rated
+    points: Mapped[float] = mapped_column(Float)  # 0-100
+    given: Mapped[int] = mapped_column(Integer)  # the rating as given, on its scale
+    scale: Mapped[int] = mapped_column(Integer)  # 5 (1-5) or 100 (0-100)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rater: Mapped[str] = mapped_column(String(64))  # the console user (or api-token)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("month", "rater", name="uq_staff_ratings_month_rater"),
+        Index("ix_staff_ratings_month", "month"),
+    )

@@ -118,9 +118,22 @@ async def test_the_second_revision_is_a_step_on_the_way(database_url: str) -> No
         await db.upgrade("0001")
         assert await db.revision() == "0001"
         assert "console_sessions" not in await _tables(db)
-        await db.upgrade()
-        assert await db.revision() == "0002" == migrate.head()
+        await db.upgrade("0002")
+        assert await db.revision() == "0002"
         assert "console_sessions" in await _tables(db)
+    finally:
+        await db.close()
+
+
+async def test_the_third_revision_adds_the_satisfaction_tables(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.upgrade("0002")
+        assert not {"survey_answers", "staff_ratings"} & await _tables(db)
+        await db.upgrade()
+        assert await db.revision() == migrate.head()
+        assert {"survey_answers", "staff_ratings"} <= await _tables(db)
+        assert await _schema_diff(db) == []
     finally:
         await db.close()
 
