@@ -39,6 +39,7 @@ class Var(StrEnum):
     BOARD = "MADO_BOARD"
     BOARD_EVERY = "MADO_BOARD_EVERY"
     BOARD_NEXT = "MADO_BOARD_NEXT"
+    SURVEY = "MADO_SURVEY"
     ALIVE = "MADO_ALIVE"
 
 
@@ -50,6 +51,7 @@ class Setter(StrEnum):
     IVR = "the IVR over FastAGI (ivr/agi_runner.py)"
     OPERATOR_AGI = "the operators' scripts over FastAGI (acd/agi.py)"
     ACD = "the ACD over AMI Setvar (acd/service.py)"
+    SURVEY = "the post-call survey's marking over AMI Setvar (survey/service.py)"
 
 
 class Reader(StrEnum):
@@ -102,6 +104,9 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
     Var.BOARD: _role({Setter.IVR}, {_T}, "the event board's sound for the caller's language"),
     Var.BOARD_EVERY: _role({Setter.IVR}, {_T}, "seconds between event boards"),
     Var.BOARD_NEXT: _role({Setter.TEMPLATE}, {_T}, "epoch seconds the next board is due"),
+    Var.SURVEY: _role({Setter.IVR, Setter.SURVEY}, {_T},
+                      "1: the caller hears the post-call survey when the operator hangs up "
+                      "(the flow's queue node, or the operator's request)"),
     Var.ALIVE: _role({Setter.ACD}, {_T}, "the engine's heartbeat, epoch seconds; stale "
                      "makes the hold loop fail open", is_global=True),
 })
@@ -109,7 +114,7 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
 CALLER_NUMBER = "CALLERID(num)"  # Asterisk's own; adopt reads it with ours
 # what acd/adopt.py reads back from a channel, MADO_CALL_ID first
 ADOPTED: tuple[str, ...] = (*(v for v in Var if _A in ROLES[v].read_by), CALLER_NUMBER)
-ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD})
+ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY})
 
 
 def set_by(setter: Setter) -> frozenset[Var]:
@@ -124,7 +129,7 @@ class Context(StrEnum):
     ROUTE = "mado-route"  # by MADO_DEST
     HOLD = "mado-hold"  # waiting callers; adopt queues a caller found here
     TRANSFER = "mado-transfer"  # the ACD redirects a caller here (TransferExten)
-    AFTER = "mado-after"  # where the caller goes when the operator hangs up first
+    AFTER = "mado-after"  # the operator hung up first: the survey (MADO_SURVEY) or hang up
     FAILOPEN = "mado-failopen"  # app_queue without the engine
     FROM_CITYPBX = "from-citypbx"  # the city PBX endpoint's; outbound only
     OPERATORS = "operators"  # operators' phones: feature codes and transfers
@@ -156,6 +161,7 @@ class AgiScript(StrEnum):
     FEATURE = "feature"  # acd/agi.py: *21..*26 from an operator's phone
     TRANSFER = "transfer"  # acd/agi.py: a number dialled or REFERred from an operator
     OVERRIDE = "ivr/override"  # ivr: *7 supervisor override; '/' never in a service id
+    SURVEY = "survey"  # ivr: the post-call survey in mado-after (MADO_SURVEY=1)
 
 
 SERVICE_SCRIPT = Var.SERVICE  # mado-inbound's script is the service id

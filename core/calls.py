@@ -74,6 +74,8 @@ class Call:
     flow_version: str | None = None  # the IVR flow set the call started on
     transfers: list[TransferStep] = field(default_factory=list)
     overflowed: bool = False  # waited past the queue's maximum and was sent elsewhere
+    # the operator hung up and the caller stayed on for the post-call survey: talk ends here
+    operator_left_at: datetime | None = None
 
     @property
     def time_to_answer(self) -> float | None:
@@ -101,6 +103,17 @@ class Call:
 
     def overflow(self) -> None:
         self.overflowed = True
+
+    def operator_left(self, at: datetime) -> None:
+        """The operator hung up first and the caller stays on (the post-call survey): the
+        conversation, and so the talk time, ended here, not at the caller's hang-up."""
+        if self.answered_at is not None and self.operator_left_at is None:
+            self.operator_left_at = at
+
+    @property
+    def talk_until(self) -> datetime | None:
+        """When the conversation ended: the operator's leaving, else the hang-up."""
+        return self.operator_left_at or self.ended_at
 
     @property
     def outcome(self) -> Outcome:

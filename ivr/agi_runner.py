@@ -32,9 +32,10 @@ from .interpreter import (
     Say,
     TransferTo,
 )
-from .prompts import Audio
+from .prompts import LANGUAGES, Audio
 from .schedule import MODE_DIGITS, utc_now
 from .service import IvrService
+from .survey import Answer, SurveyResult, ask
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class IvrRunner:
     def __init__(self, settings: Settings, ivr: IvrService, tracker: CallTracker,
                  recordings_dir: str, on_offer: Callable[[Call], None],
                  on_enqueue: Callable[[Call], Awaitable[None]],
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now,
+                 on_survey: Callable[[SurveyResult], Awaitable[None]] | None = None) -> None:
         self.settings = settings
         self.ivr = ivr
         self.tracker = tracker
@@ -54,11 +56,15 @@ class IvrRunner:
         self.on_offer = on_offer
         self.on_enqueue = on_enqueue
         self.clock = clock
+        self.on_survey = on_survey  # stores a call's survey answers
         self._reported: set[tuple[str, str, str]] = set()
 
     async def handle(self, session: AgiSession) -> None:
         if session.script == AgiScript.OVERRIDE:
             await self._feature_code(session)
+            return
+        if session.script == AgiScript.SURVEY:
+            await self._survey(session)
             return
         service = self.settings.service(session.script)
         world = self.ivr.world()  # pinned for the whole call
@@ -96,6 +102,8 @@ class IvrRunner:
                     await self._finish(session, Dest.QUEUE)
                     await self.on_enqueue(call)
                     await self._hold_variables(session, interp.language)
+                    if instruction.survey:  # read by mado-after when the operator hangs up
+                        await session.set_variable(Var.SURVEY, "1")
                     return
                 if isinstance(instruction, TransferTo):
                     await session.set_variable(Var.TRANSFER_DIAL, instruction.dial)
@@ -158,6 +166,45 @@ class IvrRunner:
         prompt = "&".join(files) or "silence/1"
         digits = await session.get_data(prompt, instruction.timeout_ms, instruction.max_digits)
         return Digits(digits)
+
+    async def _survey(self, session: AgiSession) -> None:
+        """mado-after, for a call marked for the survey: the operator has hung up and the
+        caller is still on the line. The dialplan passes the call's id, which must be this
+        channel's answered call. The questions are the flow set's in force now; the answers
+        given go to `on_survey`, also when the caller hangs up halfway."""
+        call = self.tracker.get(session.env.get("agi_uniqueid", ""))
+        if call is None or call.agent_id is None or session.args[:1] != [call.id]:
+            log.warning("survey asked for channel %r, which is no answered call of ours",
+                        session.env.get("agi_channel", ""))
+            return
+        call.operator_left(self.tracker.clock())  # the talk time ends here
+        world = self.ivr.world()
+        survey = world.flowset.survey
+        if not survey.questions:
+            return
+        language = call.language or LANGUAGES[0]
+        version = world.flowset.version
+
+        def files(key: str) -> list[str]:
+            return self._files((world.prompt(key, language),), version)
+
+        answers: list[Answer] = []
+        try:
+            await ask(session, survey, files, answers)
+        except (AgiHangup, AgiCommandFailed):
+            log.info("call %s: caller hung up in the survey after %d question(s)", call.id,
+                     len(answers))
+        except AgiError as exc:
+            log.error("call %s: survey failed after %d question(s): %s", call.id,
+                      len(answers), exc)
+        if not answers or self.on_survey is None:
+            return
+        result = SurveyResult(call.id, call.service, call.agent_id, language, call.offered_at,
+                              tuple(answers))
+        try:
+            await self.on_survey(result)
+        except Exception:  # the answers are lost, the call goes on: say so
+            log.exception("call %s: survey answers not stored", call.id)
 
     async def _feature_code(self, session: AgiSession) -> None:
         """*7 <service code> <mode>: a supervisor switches a service's override.

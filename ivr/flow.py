@@ -92,6 +92,8 @@ NODE_SPECS: dict[str, tuple[str, dict[str, FieldSpec]]] = {
         "queue": FieldSpec("queue", True, "queue id from config/madoguchi.yaml"),
         "topic": FieldSpec("topic", doc="inquiry type tag, or {variable}"),
         "priority": FieldSpec("int", doc="higher is served first", lo=0, hi=9, default=0),
+        "survey": FieldSpec("bool", doc="after the operator hangs up, the caller hears the "
+                            "post-call survey (config/survey.yaml)", default=False),
     }),
     "transfer": ("Transfer to a city-hall extension (city PBX trunk) or an allowed number.", {
         "to": FieldSpec("number", True, "extension or outside number (checked like any "
@@ -165,6 +167,7 @@ class ToQueue:
     queue: str
     topic: str | None = None
     priority: int = 0
+    survey: bool = False  # the post-call survey once the operator hangs up
 
 
 @dataclass(frozen=True)
@@ -363,7 +366,8 @@ def _read_node(flow: str, node_id: str, n: Node, ctx: LoadContext) -> FlowNode:
         if topic is not None and not (_TOPIC.match(topic) or _is_template(topic)):
             raise ConfigError(n.at("topic"), f"topic {topic!r} must be a short tag "
                               "(a-z, 0-9, -, _) or {variable}")
-        node = ToQueue(node_id, queue, topic, n.integer("priority", 0, 0, 9))
+        node = ToQueue(node_id, queue, topic, n.integer("priority", 0, 0, 9),
+                       _flag(n, "survey", False))
     elif kind == "transfer":
         to = n.text("to")
         if ctx.transfers is None:

@@ -18,9 +18,10 @@ from core.yamlconf import ConfigError, Location
 
 from .errors import FlowSetInvalid, Problems
 from .events import Board, BoardConfig, load_board_config
-from .flow import Flow, LoadContext, load_flow
+from .flow import Flow, LoadContext, ToQueue, load_flow
 from .prompts import LANGUAGES, Audio, Prompt, PromptSource, read_prompts, render_prompt
 from .schedule import Override, Schedules, ScheduleState, load_schedules
+from .survey import SURVEY_FILE, SurveyConfig, load_survey
 from .tts import Tts
 
 
@@ -33,6 +34,7 @@ class FlowSet:
     board: BoardConfig = field(hash=False)
     entry: dict[str, str] = field(hash=False)  # service id -> flow name
     loaded_at: datetime | None = None
+    survey: SurveyConfig = field(default_factory=SurveyConfig, hash=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,13 @@ def read_flow_set(src: Sources, tts: Tts | None, sounds_dir: Path, dry: bool = F
             problems.at(Location(str(src.config_dir / "schedules.yaml"), 1, 1),
                         f"a schedule node uses service {service!r}, which has no hours")
     board = load_board_config(src.config_dir / "events.yaml", problems)
+    survey = load_survey(src.config_dir / SURVEY_FILE, ctx)
+    if not survey.questions:
+        for flow in flows.values():
+            for node in flow.nodes.values():
+                if isinstance(node, ToQueue) and node.survey:
+                    problems.at(flow.where[node.id], f"node {node.id!r} asks for the post-call "
+                                f"survey, but {SURVEY_FILE} has no questions")
     for key, where in ctx.refs:
         source = ctx.prompts.get(key)
         if source is None:
@@ -91,7 +100,7 @@ def read_flow_set(src: Sources, tts: Tts | None, sounds_dir: Path, dry: bool = F
     catalog = {key: render_prompt(key, ctx.prompts[key], tts, sounds_dir, dry)
                for key in sorted(used) if key in ctx.prompts}
     return FlowSet(_version(src, files, ctx.prompts), flows, catalog, schedules, board,
-                   dict(src.services), now)
+                   dict(src.services), now, survey)
 
 
 def _board_prompts(prompts: dict[str, PromptSource]) -> set[str]:
@@ -101,7 +110,8 @@ def _board_prompts(prompts: dict[str, PromptSource]) -> set[str]:
 
 def _version(src: Sources, files: list[Path], prompts: dict[str, PromptSource]) -> str:
     h = hashlib.sha256()
-    names = [src.config_dir / n for n in ("prompts.yaml", "schedules.yaml", "events.yaml")]
+    names = [src.config_dir / n for n in ("prompts.yaml", "schedules.yaml", "events.yaml",
+                                          SURVEY_FILE)]
     for path in [*names, *files]:
         h.update(path.name.encode() + b"\0")
         h.update(path.read_bytes() if path.exists() else b"")

@@ -86,6 +86,7 @@ class Enqueue:
     queue: str
     topic: str | None = None
     priority: int = 0
+    survey: bool = False  # the caller hears the post-call survey when the operator hangs up
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,8 @@ class Interpreter:
             values = self.variables()
             topic = _render(node.topic, values) if node.topic else values["topic"]
             priority = node.priority or int(values.get("priority") or 0)
-            return Enqueue(node.queue, topic if _TOPIC.match(topic or "") else None, priority)
+            return Enqueue(node.queue, topic if _TOPIC.match(topic or "") else None, priority,
+                           node.survey)
         if isinstance(node, Transfer):
             if node.say:
                 return Say((self._say(node.say),))

@@ -37,18 +37,22 @@ from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx.confgen import Layout
 from core.calls import Call, CallTracker, Outcome, TransferStep
 from core.environ import Environ, resolve
+from core.satisfaction import points
 from core.secrets import Secrets, fastagi_secret_watch
 from core.settings import Settings
 from core.statelock import StateLock
 from ivr.agi_runner import IvrRunner
 from ivr.prompts import LANGUAGES
 from ivr.service import IvrService
+from ivr.survey import SurveyResult
 from kpi.service import CallRef, KpiService
 from recordings.jobs import RecordingJobs
 from recordings.service import RecordingService
 from store.db import Database
 from store.models import AuditEntry
+from survey.service import Response, SurveyService
 
+from . import ports
 from .metrics import Metrics
 from .ports import SpokenAnnouncements
 
@@ -111,8 +115,11 @@ class Engine:
               "database", registry=self.metrics.registry).set_function(self._journal_pending)
         self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
                                             lambda: [c.id for c in self.tracker.live()])
+        # calls marked for the post-call survey (API) and its answers (from the IVR)
+        self.survey = SurveyService(self.db, self.ami, ports.CallsForSurvey(self.acd),
+                                    self.tracker.clock)
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
-                             self._offered, self.acd.enqueue)
+                             self._received, self._enqueue, on_survey=self._survey_answered)
         agi = settings.fastagi
         # the dialplan's secret first, then AMI's word that the channel exists, before any
         # IVR or ACD handler sees a session
@@ -331,8 +338,24 @@ class Engine:
         return CallRef(call.id, call.service, call.offered_at, call.agent_id,
                        call.answered_at is not None)
 
-    def _offered(self, call: Call) -> None:
-        self.metrics.calls_offered.labels(call.service).inc()
+    async def _survey_answered(self, result: SurveyResult) -> None:
+        stored = await self.survey.record(Response(
+            result.call_id, result.service, result.agent_id, result.language,
+            result.offered_at, [(a.question, a.position, a.value) for a in result.answers]))
+        for row in stored:
+            if row.answer is not None:
+                self.metrics.survey_answers.labels(row.service, str(row.answer)).inc()
+                self.metrics.survey_points.labels(row.service).inc(points(row.answer))
+
+    def _received(self, call: Call) -> None:
+        self.metrics.calls_received.labels(call.service).inc()
+
+    async def _enqueue(self, call: Call) -> None:
+        """The IVR hands a caller to the waiting line: offered, as the KPI's answer rate
+        counts it (once per call, a re-queue is not a new offer)."""
+        if call.queued_at is None:
+            self.metrics.calls_offered.labels(call.service).inc()
+        await self.acd.enqueue(call)
 
     def _answered(self, call: Call) -> None:
         self.metrics.calls_answered.labels(call.service).inc()

@@ -10,7 +10,12 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.calls_offered = Counter("madoguchi_calls_offered", "Calls that reached the IVR",
+        # the KPIs' names and definitions: offered = reached the waiting line (the answer
+        # rate's denominator); received = reached the IVR (self-service and closed included)
+        self.calls_received = Counter("madoguchi_calls_received",
+                                      "Calls that reached the IVR", ["service"], registry=r)
+        self.calls_offered = Counter("madoguchi_calls_offered",
+                                     "Calls offered to an operator (reached the waiting line)",
                                      ["service"], registry=r)
         self.calls_answered = Counter("madoguchi_calls_answered",
                                       "Calls answered by an operator", ["service"], registry=r)
@@ -48,3 +53,10 @@ class Metrics:
         self.board_played = Counter("madoguchi_event_board_played",
                                     "Event-board announcements started for waiting callers",
                                     ["language"], registry=r)
+        # the post-call survey: score over a range = increase(points) / increase(answers)
+        self.survey_answers = Counter("madoguchi_survey_answers",
+                                      "Post-call survey questions answered, by key (1-5)",
+                                      ["service", "answer"], registry=r)
+        self.survey_points = Counter("madoguchi_survey_points",
+                                     "Points (of 100) of the post-call survey's answers",
+                                     ["service"], registry=r)

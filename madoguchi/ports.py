@@ -10,7 +10,7 @@ from datetime import datetime
 
 from acd.agents import TRANSITIONS, AgentState
 from acd.ports import Announcer
-from acd.service import OPERATOR_ACTIONS
+from acd.service import OPERATOR_ACTIONS, Acd
 from console.ports import (
     CenterFacts,
     ConsolePorts,
@@ -18,6 +18,7 @@ from console.ports import (
     OperatorFacts,
     RecordingsAdmin,
 )
+from core.calls import Call
 from core.settings import Settings
 from ivr.flow import ToQueue
 from ivr.prompts import Audio
@@ -26,6 +27,7 @@ from ivr.service import IvrService
 from recordings.config import MIN_RETENTION_DAYS, recording_settings
 from recordings.export import export_stream
 from recordings.service import RecordingService
+from survey.service import LiveCalls
 
 
 class RecordingsForConsole(RecordingsAdmin):
@@ -106,3 +108,17 @@ def console_ports(ivr: IvrService, recordings: RecordingService,
                   settings: Settings) -> ConsolePorts:
     return ConsolePorts(RecordingsForConsole(recordings, settings), IvrForConsole(ivr),
                         AcdForConsole(), settings)
+
+
+class CallsForSurvey(LiveCalls):
+    """Live calls for the survey's marking: the ACD knows who is talking to whom."""
+
+    def __init__(self, acd: Acd) -> None:
+        self.acd = acd
+
+    def live(self, call_id: str) -> Call | None:
+        return next((c for c in self.acd.tracker.live() if c.id == call_id), None)
+
+    def connected(self, call: Call) -> bool:
+        ring = self.acd.call_of_agent(call.agent_id) if call.agent_id else None
+        return ring is not None and ring.call is call

@@ -23,6 +23,8 @@ from kpi.http import KPI
 from kpi.http import add_routes as add_kpi_routes
 from recordings.http import RECORDINGS
 from recordings.http import add_routes as add_recording_routes
+from survey.http import SURVEY
+from survey.http import add_routes as add_survey_routes
 
 from .engine import Engine
 from .ports import console_ports
@@ -97,6 +99,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     app[ACD] = engine.acd_parts
     app[IVR] = engine.ivr_state
     app[KPI] = engine.kpi
+    app[SURVEY] = engine.survey
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         async with engine.running():  # a failed start has already stopped what it started
@@ -110,6 +113,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     add_acd_routes(app)
     add_ivr_routes(app)
     add_kpi_routes(app)
+    add_survey_routes(app)
     add_console_routes(app, console, console_ports(engine.ivr_state, engine.recordings,
                                                    engine.settings))
     return app

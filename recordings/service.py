@@ -119,7 +119,7 @@ def call_row(call: Call) -> CallRecord:
         queued_at=call.queued_at, ring_at=call.ring_at, answered_at=call.answered_at,
         ended_at=call.ended_at, outcome=call.outcome,
         wait_s=_seconds(call.queued_at, waited_until), talk_s=_seconds(call.answered_at,
-                                                                       call.ended_at),
+                                                                       call.talk_until),
         transfers=json.dumps(transfers, ensure_ascii=False))
 
 

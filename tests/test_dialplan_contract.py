@@ -52,9 +52,9 @@ TEMPLATE = confgen.DIALPLANS / "extensions.conf.in"
 ASTERISK_OWN = {"EPOCH", "UNIQUEID", "EXTEN"}
 # the modules that set channel variables, by the contract's name for them
 SETTER_SOURCES = {Setter.IVR: "ivr/agi_runner.py", Setter.OPERATOR_AGI: "acd/agi.py",
-                  Setter.ACD: "acd/service.py"}
+                  Setter.ACD: "acd/service.py", Setter.SURVEY: "survey/service.py"}
 PACKAGES = ("acd", "ivr", "madoguchi", "ami_bridge", "recordings", "console", "kpi", "core",
-            "store")
+            "store", "survey")
 
 Contexts = dict[str, list[str]]  # context -> its lines, comments removed
 
@@ -266,8 +266,9 @@ def test_the_template_runs_exactly_the_contract_s_agi_scripts_with_the_key_first
 
 
 def test_the_engine_routes_every_agi_script() -> None:
-    # the operators' scripts go to acd/agi.py, everything else (override, services) to the IVR
-    assert {*OPERATOR_SCRIPTS, AgiScript.OVERRIDE} == set(AgiScript)
+    # the operators' scripts go to acd/agi.py, everything else (override, the post-call
+    # survey, services) to the IVR
+    assert {*OPERATOR_SCRIPTS, AgiScript.OVERRIDE, AgiScript.SURVEY} == set(AgiScript)
 
 
 def test_a_service_named_like_an_agi_script_is_refused(

@@ -27,7 +27,7 @@ from madoguchi.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILES = ["madoguchi.yaml", "agents.yaml"]
 FLOWSET_FILES = ["schedules.yaml", "events.yaml", "prompts.yaml", "flows/city.yaml",
-                 "flows/water.yaml", "flows/events.yaml"]
+                 "flows/water.yaml", "flows/events.yaml", "survey.yaml"]
 FUZZ = settings(derandomize=True, database=None, max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
