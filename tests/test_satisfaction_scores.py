@@ -5,6 +5,8 @@ spread, low answers by time and operator without a caller's number, staff commen
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,10 +30,18 @@ from kpi.schemas import months_of
 from kpi.service import KpiService
 from store.db import Database
 from store.models import CallRecord, StaffRating, SurveyAnswer
-from tests.test_kpi_report import pdf_text
 
 DAY = datetime(2026, 11, 4, 1, 15, tzinfo=UTC)  # 10:15 Tokyo
 NAMES = {"city": "市コールセンター", "water": "上下水道局代表"}
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text (poppler-utils, a dependency of the tests), its lines joined again."""
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        pytest.fail("pdftotext missing: install poppler-utils (make deps)")
+    out = subprocess.run([tool, str(path), "-"], check=True, capture_output=True, text=True)
+    return "".join(line.strip() for line in out.stdout.splitlines())
 
 
 def a(call: str, value: int | None, position: int = 1, agent: str | None = "7001",
