@@ -345,7 +345,7 @@ def test_secrets_rotate_changes_the_secret_and_the_generated_dialplan(
     secrets_file = state / "secrets.json"
     old = json.loads(secrets_file.read_text(encoding="utf-8"))
     dialplan = (etc / "extensions.conf").read_text(encoding="utf-8")
-    assert dialplan.count(f",{old['fastagi_secret']},") == 4  # every AGI() call
+    assert dialplan.count(f",{old['fastagi_secret']},") == 5  # every AGI() call
 
     assert main([*base, "secrets", "--rotate"]) == 0
     out = capsys.readouterr().out
@@ -357,7 +357,7 @@ def test_secrets_rotate_changes_the_secret_and_the_generated_dialplan(
     assert not list(state.glob("secrets.tmp"))
     dialplan = (etc / "extensions.conf").read_text(encoding="utf-8")
     assert old["fastagi_secret"] not in dialplan
-    assert dialplan.count(f",{new['fastagi_secret']},") == 4
+    assert dialplan.count(f",{new['fastagi_secret']},") == 5
     assert "not running" in out and new["fastagi_secret"] not in out
     # `secrets` without --rotate prints what it always did, and no FastAGI secret
     assert main([*base, "secrets"]) == 0
