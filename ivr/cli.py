@@ -150,7 +150,8 @@ def _said(a: Audio) -> str:
 def _ending(instruction: Enqueue | TransferTo | End) -> str:
     if isinstance(instruction, Enqueue):
         return (f"queue {instruction.queue} (topic {instruction.topic or '-'}, "
-                f"priority {instruction.priority})")
+                f"priority {instruction.priority}"
+                + (", post-call survey)" if instruction.survey else ")"))
     if isinstance(instruction, TransferTo):
         return f"transfer to {instruction.number} ({instruction.dial})"
     return f"hang up ({instruction.reason})"

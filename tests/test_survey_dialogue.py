@@ -20,6 +20,7 @@ from core.settings import load_settings
 from ivr.agi_runner import IvrRunner
 from ivr.flowset import Sources, check
 from ivr.survey import SurveyResult
+from madoguchi.cli import main
 from recordings.service import call_row
 from tests.ivr_doubles import NOON, ROOT, Clock, FakeSession, service
 
@@ -151,6 +152,15 @@ async def _queue_one(tmp_path: Path, mark: bool) -> tuple[FakeSession, Call]:
 async def test_a_marked_queue_node_sets_the_survey_variable(tmp_path: Path) -> None:
     session, _ = await _queue_one(tmp_path, mark=True)
     assert session.vars[Var.SURVEY] == "1" and session.vars[Var.IVR_DONE] == "1"
+
+
+def test_flows_simulate_shows_the_survey(config: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    _mark_city_flow(config)
+    assert main(["--config", str(config), "--state", str(config.parent / "state"), "flows",
+                 "simulate", "city", "--at", "2026-12-02T10:00", "--dtmf", "2"]) == 0
+    assert "end: queue city (topic general, priority 0, post-call survey)" \
+        in capsys.readouterr().out
 
 
 async def test_an_unmarked_queue_node_leaves_it_unset(tmp_path: Path) -> None:
