@@ -30,6 +30,7 @@ from core.access import (
     roles_for,
 )
 from core.clock import CITY_TZ
+from core.errors import ascii_digits
 from core.identity import Actor
 from core.interactions import OtherKind, OutcomeClass
 from store.models import AuditEntry
@@ -200,7 +201,8 @@ async def admin(request: web.Request, error: str | None = None,
 def _check_extension(request: web.Request, agent_id: str | None) -> None:
     """An operator's extension must be one config/agents.yaml defines (as the CLI checks)."""
     known = [a.id for a in request.app[PORTS].settings.agents]
-    if agent_id is not None and agent_id not in known:
+    # a malformed one gets the users' own message (digits 0-9) from Users.add/change
+    if agent_id is not None and ascii_digits(agent_id) and agent_id not in known:
         raise UserError(f"no operator with extension {agent_id} in config/agents.yaml "
                         f"(configured: {', '.join(known)})")
 
