@@ -33,6 +33,7 @@ from core.clock import CITY_TZ
 from core.errors import ascii_digits
 from core.identity import Actor
 from core.interactions import OtherKind, OutcomeClass
+from core.satisfaction import CITIZEN_TARGET, STAFF_TARGET
 from store.models import AuditEntry
 
 from . import schemas
@@ -58,6 +59,7 @@ NAMES: web.AppKey[NameBook] = web.AppKey("console_names", NameBook)
 HERE = Path(__file__).parent
 PAGES = ("desk", "wallboard", "viewer", "admin")
 FAVICON = HERE / "static" / "favicon.svg"
+STAFF_RATINGS = "/api/staff-satisfaction"  # the city staff's monthly ratings (another feature's)
 
 
 def _json(value: Any) -> str:
@@ -172,13 +174,23 @@ async def desk(request: web.Request) -> web.StreamResponse:
 
 
 async def wallboard(request: web.Request) -> web.StreamResponse:
-    return _render(request, "wallboard.html")
+    t = texts(lang_of(request))
+    # today's citizens' score and this month's staff score, against their targets (points)
+    return _render(request, "wallboard.html", satisfaction=[
+        ("citizen_satisfaction", t["sat_citizen"], f"{CITIZEN_TARGET:g}"),
+        ("staff_satisfaction", t["sat_staff_month"], f"{STAFF_TARGET:g}")])
 
 
 async def viewer(request: web.Request) -> web.StreamResponse:
     names = _names(request)
+    policy = policy_of(request.app)
+    # the monthly rating form only for whom the API lets rate (the city's side)
+    can_rate = _session(request).role in (
+        roles_for(policy, "POST", STAFF_RATINGS) or ())
+    month = datetime.now(CITY_TZ).strftime("%Y-%m")
     return _render(request, "viewer.html", services=list(names.services.items()),
-                   agents=[(a, names.agent(a)) for a in names.agents])
+                   agents=[(a, names.agent(a)) for a in names.agents],
+                   can_rate=can_rate, this_month=month, staff_target=f"{STAFF_TARGET:g}")
 
 
 async def admin(request: web.Request, error: str | None = None,

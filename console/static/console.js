@@ -30,6 +30,10 @@
     return m + ":" + String(s % 60).padStart(2, "0");
   }
   function since(iso) { return iso ? (Date.now() - Date.parse(iso)) / 1000 : 0; }
+  // a satisfaction score or target, points of 100 (one decimal at most); — when there is none
+  function points(v) {
+    return v === null || v === undefined ? "—" : T.sat_points.replace("{n}", String(Math.round(v * 10) / 10));
+  }
 
   // ---- names: ids from the API, shown as the configuration names them ---------------------
   const named = (table, id) => (id === null || id === undefined || id === "") ? "" : ((N[table] || {})[id] || id);
@@ -126,6 +130,7 @@
     const kept = "madoguchi-record-" + agent;
     const fields = ["record-call", "record-topic", "record-class", "record-kind", "record-faq", "record-text"];
     let current = null;
+    let surveyCall = null;  // the call the survey mark's answer shown belongs to
     // the record form survives a reload (the language toggle): this tab only
     function keep() {
       const values = {};
@@ -170,6 +175,13 @@
       $("#call-flow").textContent = c ? (c.flow_path || []).map(node).join(" › ") : "—";
       tickWait();
       $("#no-call").hidden = !!c;
+      // the survey is asked once the operator hangs up: a call is marked while they talk
+      $("#survey-mark").disabled = !(c && a.state === "on_call");
+      if ((c ? c.call_id : null) !== surveyCall) {
+        surveyCall = c ? c.call_id : null;
+        const said = $("#survey-result");
+        said.textContent = ""; said.title = ""; said.classList.remove("error");
+      }
       if (c && $("#record-call").value !== c.call_id) {
         // the record form keeps the last call after it ends, so it can be written in wrap-up
         $("#record-call").value = c.call_id;
@@ -196,6 +208,12 @@
       showError(r);
     }
     $("#transfer-form").addEventListener("submit", (e) => { e.preventDefault(); transfer($("#transfer-target").value); });
+    $("#survey-mark").addEventListener("click", async () => {
+      if (!current || !current.call) return;
+      const id = current.call.call_id;
+      const r = await api("POST", "/api/calls/" + encodeURIComponent(id) + "/survey");
+      if (id === surveyCall) report($("#survey-result"), r, T.survey_marked);
+    });
     restore();
     $("#record-form").addEventListener("input", keep);
     $("#record-form").addEventListener("change", keep);
@@ -415,7 +433,7 @@
       $("#kpi-offered").textContent = String(total.offered || 0);
       $("#kpi-answered").textContent = String(total.answered || 0);
       $("#kpi-abandoned").textContent = String(total.abandoned || 0);
-      $("#kpis tbody").replaceChildren(...Object.entries(r.data.targets || {}).map(([name, target]) => {
+      $("#kpi-rates").replaceChildren(...Object.entries(r.data.targets || {}).map(([name, target]) => {
         const tr = document.createElement("tr");
         tr.id = "kpi-" + name;
         cell(tr, T["kpi_" + name] || name); cell(tr, pct(total[name])); cell(tr, pct(target));
@@ -423,6 +441,17 @@
         cell(tr, met === null || met === undefined ? "—" : (met ? "✔" : "✘"));
         return tr;
       }));
+      // today's citizens' score (responses) and this month's staff score (ratings)
+      const sat = r.data.satisfaction || {};
+      [["citizen_satisfaction", sat.citizen, T.sat_responses, "responses"],
+        ["staff_satisfaction", sat.staff, T.sat_ratings, "ratings"]].forEach(([key, s, count, field]) => {
+        const tr = $("#kpi-" + key);
+        if (!tr || !s) return;
+        tr.querySelector(".value").textContent = s.score === null || s.score === undefined ? "—"
+          : points(s.score) + " (" + count.replace("{n}", String(s[field] || 0)) + ")";
+        tr.querySelector(".target").textContent = points(s.target);
+        tr.querySelector(".met").textContent = s.met === null || s.met === undefined ? "—" : (s.met ? "✔" : "✘");
+      });
       const groups = (r.data.groups || []).filter((g) => g.offered > 0);
       if (!groups.length) {
         [$("#chart-calls"), $("#chart-quick")].forEach((el) => { el.textContent = T.no_calls_today; });
@@ -525,6 +554,30 @@
     });
     player.addEventListener("timeupdate", drawWave);
     player.addEventListener("loadedmetadata", drawWave);
+    // the city staff's monthly rating: the month's score for every reader, the form for
+    // those who may rate (the page has the send button only for them)
+    const fieldLabel = { month: T.month, rating: T.rating, points: T.rating, comment: T.comment };
+    async function monthScore() {
+      const month = $("#rating-month").value;
+      const r = await api("GET", "/api/staff-satisfaction" + (month ? "?month=" + encodeURIComponent(month) : ""));
+      if (r.status !== 200) { report($("#rating-result"), r, ""); return; }
+      $("#month-score").textContent = points(r.data.score);
+      $("#month-count").textContent = T.sat_ratings.replace("{n}", String(r.data.ratings_count || 0));
+    }
+    $("#rating-month").addEventListener("change", monthScore);
+    $("#rating-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (!$("#rating-send")) { monthScore(); return; }
+      const r = await api("POST", "/api/staff-satisfaction", { month: $("#rating-month").value,
+        rating: Number($("#rating-value").value), comment: $("#rating-comment").value });
+      const el = $("#rating-result");
+      if (report(el, r, r.status === 201 ? T.rating_added : T.rating_replaced, r.status < 300 ? r.status : 200)) {
+        monthScore();
+      } else if (r.data.field) {
+        el.textContent += " (" + (fieldLabel[r.data.field] || r.data.field) + ")";
+      }
+    });
+    monthScore();
     $("#search").addEventListener("submit", async (e) => {
       e.preventDefault();
       const q = new URLSearchParams();

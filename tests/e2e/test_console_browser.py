@@ -160,6 +160,10 @@ def test_wallboard_updates_within_two_seconds(stack: Stack, users: dict[str, str
     page.wait_for_selector("#agent-7001 [data-state=available]")
     page.wait_for_selector("#kpi-answer_rate")  # today's KPIs against their targets
     assert "一次解決率" in page.inner_text("#kpis")
+    # the satisfaction scores against their targets, — while there is no score
+    assert "市民満足度" in page.inner_text("#kpi-citizen_satisfaction")
+    assert "70点" in page.inner_text("#kpi-citizen_satisfaction .target")
+    assert "80点" in page.inner_text("#kpi-staff_satisfaction .target")
     # operators by name; a phone that is not registered is shown as such, never 受付可
     assert "オペレーター1 (7001)" in page.inner_text("#agent-7001")
     page.wait_for_selector("#agent-7001[data-reachable=yes]")
@@ -363,6 +367,14 @@ def test_city_viewer_finds_a_real_recording_and_plays_it_with_seek(
     at = page.evaluate("document.querySelector('#player').currentTime")
     assert abs(at - duration * 0.75) < 0.5, (at, duration)
     shot(page, "viewer")
+    # this month's staff rating from the same page: saved (or replacing the city's own)
+    page.select_option("#rating-value", "4")
+    page.fill("#rating-comment", "丁寧な対応")
+    page.click("#rating-send")
+    wait_js(page, "document.querySelector('#rating-result').textContent !== ''")
+    assert page.inner_text("#rating-result") in ("評価を登録しました",
+                                                 "この月の評価を差し替えました")
+    wait_js(page, "document.querySelector('#month-score').textContent.endsWith('点')")
     audit = stack.json(f"/api/audit?recording={rec_id}")
     assert isinstance(audit, dict)
     by_city = {a["action"] for a in audit["items"] if a["actor"] == "city"}
