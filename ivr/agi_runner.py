@@ -162,9 +162,19 @@ class IvrRunner:
                 if digit:
                     return Played(digit)
             return Played()
-        # GET DATA plays an &-separated list, interruptible by the first key
-        prompt = "&".join(files) or "silence/1"
-        digits = await session.get_data(prompt, instruction.timeout_ms, instruction.max_digits)
+        # GET DATA plays one file (unlike Playback it does not split on '&'): the others
+        # play first, and a key interrupting them starts the input
+        files = files or ["silence/1"]
+        for f in files[:-1]:
+            first = await session.stream_file(f, _KEYS)
+            if first:
+                if instruction.max_digits == 1:
+                    return Digits(first)
+                rest = await session.get_data("silence/1", instruction.timeout_ms,
+                                              instruction.max_digits - 1)
+                return Digits(first + rest)
+        digits = await session.get_data(files[-1], instruction.timeout_ms,
+                                        instruction.max_digits)
         return Digits(digits)
 
     async def _survey(self, session: AgiSession) -> None:

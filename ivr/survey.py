@@ -28,6 +28,7 @@ from core.yamlconf import ConfigError, Location, Node, load_yaml
 from .flow import LoadContext, _NodeReader
 
 ANSWER_KEYS = "12345"
+ANY_KEY = "0123456789*#"  # a wrong key also interrupts, to be asked again
 MAX_QUESTIONS = 3
 DEFAULT_TIMEOUT_S = 8
 _QUESTION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -148,8 +149,16 @@ async def ask(session: SurveySession, config: SurveyConfig, files: Files,
         for attempt in range(2):
             keys = [*lead, question.say] if attempt == 0 else [
                 *([config.invalid] if config.invalid else []), question.say]
-            prompt = "&".join(f for k in keys for f in files(k)) or "silence/1"
-            digits = await session.get_data(prompt, config.timeout * 1000, 1)
+            # GET DATA plays one file (it does not split on '&' as Playback does): the lead
+            # plays first, any key interrupting it is the answer, then the question waits
+            played = [f for k in keys for f in files(k)] or ["silence/1"]
+            digits = ""
+            for lead_file in played[:-1]:
+                digits = await session.stream_file(lead_file, ANY_KEY)
+                if digits:
+                    break
+            if not digits:
+                digits = await session.get_data(played[-1], config.timeout * 1000, 1)
             if digits and digits in ANSWER_KEYS:
                 value = int(digits)
                 break
