@@ -106,6 +106,8 @@ class Acd:
         self.tracker = tracker
         self.on_answer = on_answer
         self.on_change = on_change
+        # a phone registering or dropping: live pages show it at once
+        self.on_reachable: Callable[[str, bool], None] | None = None
         start = tracker.clock()
         initial = AgentState.AVAILABLE if settings.auto_login else AgentState.LOGGED_OUT
         self.agents: dict[str, Agent] = {
@@ -198,9 +200,12 @@ class Acd:
         self._device_ok[agent.id] = ok
         # a phone that just failed to ring stays skipped for its pause, whatever it reports
         reachable = ok and ("pause", agent.id) not in self._timers
-        if reachable != agent.reachable:
+        changed = reachable != agent.reachable
+        if changed:
             log.info("operator %s %s", agent.id, "reachable" if reachable else "unreachable")
         agent.reachable = reachable
+        if changed and self.on_reachable is not None:
+            self.on_reachable(agent.id, reachable)
         return True
 
     # ---- callers -----------------------------------------------------------------------------

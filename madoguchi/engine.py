@@ -101,6 +101,8 @@ class Engine:
         self.acd = Acd(settings, self.ami, self.tracker, on_answer=self._answered,
                        on_change=self._agent_changed,
                        announcer=SpokenAnnouncements(self.ivr_state))
+        self.acd.on_reachable = lambda agent_id, reachable: self.bus.publish(
+            {"type": "reachability", "agent": agent_id, "reachable": reachable})
         self.resync = Resync(self.ami, self.tracker, self.acd, self._close_call)
         self.supervision = Supervision(self.acd, self._audit)
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)

@@ -431,3 +431,14 @@ async def test_heartbeat_keeps_the_dialplan_s_alive_mark_fresh(tmp_path: Path) -
     assert beat["Variable"] == "MADO_ALIVE" and "Channel" not in beat
     assert abs(int(beat["Value"]) - time.time()) < 5
     await acd.close()
+
+
+async def test_a_phone_registering_or_dropping_is_reported_once(tmp_path: Path) -> None:
+    acd, *_ = make(tmp_path)
+    seen: list[tuple[str, bool]] = []
+    acd.on_reachable = lambda agent_id, reachable: seen.append((agent_id, reachable))
+    acd.device_state("PJSIP/7002", "UNAVAILABLE")
+    acd.device_state("PJSIP/7002", "UNAVAILABLE")  # no change: no report
+    acd.device_state("PJSIP/7002", "NOT_INUSE")
+    acd.device_state("PJSIP/9999", "UNAVAILABLE")  # not an operator
+    assert seen == [("7002", False), ("7002", True)]

@@ -273,7 +273,9 @@
     }, 500);
     // live: every change of this operator's state (a call ringing, answered, ended) reloads
     // the desk; a slow poll covers a missed event and the phone's registration
-    events((m) => { if (m.type === "agent" && m.agent === agent) load(); }, load);
+    events((m) => {
+      if ((m.type === "agent" || m.type === "reachability") && m.agent === agent) load();
+    }, load);
     setInterval(load, 5000);
     load();
   }
@@ -469,6 +471,7 @@
     const afterCall = debounced(() => { loadKpi(); loadAgents(); }, 250);
     events((m) => {
       if (m.type === "call") { afterCall(); return; }
+      if (m.type === "reachability") { loadAgents(); return; }
       if (m.type !== "agent") return;
       // show the change at once, then fetch the full row (call, today's counts)
       const a = agents.get(m.agent) || { id: m.agent };
@@ -478,7 +481,7 @@
       loadQueues();
     }, () => { loadAgents(); loadQueues(); loadKpi(); });
     setInterval(loadKpi, 30000);  // a missed event, and the charts' clock
-    setInterval(loadAgents, 3000);  // phones registering or dropping are not events
+    setInterval(loadAgents, 10000);  // a missed event (phones registering come as events)
     setInterval(() => document.querySelectorAll("#agents td.since").forEach((td) => {
       if (td.dataset.since) td.textContent = clock(since(td.dataset.since));
     }), 1000);
