@@ -190,11 +190,12 @@ def test_a_call_the_operator_marks_hears_the_survey_and_moves_the_score(
 
     intro, overall, clarity, thanks = (_prompt_file(stack, p, "en") for p in (
         "survey-intro", "survey-overall", "survey-clarity", "survey-thanks"))
-    # the intro and the first question in one prompt, then the second, then the thanks
+    # the intro, the first question, the second, then the thanks (GET DATA plays one file)
     files = [f for f, _ in heard]
     at = next(i for i, f in enumerate(files) if intro in f)
-    assert overall in files[at] and clarity in files[at + 1] and thanks in files[at + 2], files
-    assert all(result.startswith("200 Success") for _, result in heard[at:at + 3]), heard
+    assert overall in files[at + 1] and clarity in files[at + 2] and thanks in files[at + 3], \
+        files
+    assert all(result.startswith("200 Success") for _, result in heard[at:at + 4]), heard
 
     after = _citizen(stack, "city")
     assert after["answers"] == int(str(before["answers"])) + 2
@@ -260,9 +261,9 @@ def test_a_flow_that_asks_for_the_survey_marks_the_calls_it_queues(stack: Stack)
     # in Japanese: the first question, asked again after the wrong key, then the second
     files = [f for f, _ in heard]
     at = next(i for i, f in enumerate(files) if intro in f)
-    assert overall in files[at], files
-    assert invalid in files[at + 1] and overall in files[at + 1], files
-    assert clarity in files[at + 2] and thanks in files[at + 3], files
+    assert overall in files[at + 1], files
+    assert invalid in files[at + 2] and overall in files[at + 3], files
+    assert clarity in files[at + 4] and thanks in files[at + 5], files
     row = _row(stack, number)
     assert row["outcome"] == "answered" and row["language"] == "ja"
     assert _answers(stack, str(row["id"])) == [("overall", 1, 3), ("clarity", 2, None)]
