@@ -427,6 +427,16 @@ def sipp_register(extension: str, password: str, port: int) -> subprocess.Comple
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
 
 
+def sipp_unregister(extension: str, password: str, port: int
+                    ) -> subprocess.CompletedProcess[bytes]:
+    """Remove every registration of an operator's phone, as a softphone shutting down does."""
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "unregister.xml"), "-s",
+         extension, "-au", extension, "-ap", password, "-i", "127.0.0.1", "-p", str(port),
+         "-m", "1", "-nostdin", "-timeout", "20s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+
+
 def sipp_operator(ring_ms: int = 1500, calls: int = 1, port: int = OPERATOR_PORT,
                   media_port: int = OPERATOR_MEDIA) -> subprocess.Popen[bytes]:
     """A SIPp phone (by default at operator 7001's fixed contact): rings, answers, talks."""
