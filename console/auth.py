@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,9 +115,12 @@ class Users:
     (opened and closed with the web app), never on the event loop that also serves AMI,
     FastAGI and the ACD. Without the app (the CLI) a one-off thread does it."""
 
-    def __init__(self, db: Database, clock: Clock = _now) -> None:
+    def __init__(self, db: Database, clock: Clock = _now,
+                 extensions: Collection[str] | None = None) -> None:
         self.db = db
         self.clock = clock
+        # the operators' extensions config/agents.yaml defines (None: not checked)
+        self.extensions = None if extensions is None else tuple(extensions)
         self.hasher = PasswordHasher()  # argon2id with the library's current defaults
         # verified against when the user does not exist, so both paths cost the same
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
@@ -139,6 +142,14 @@ class Users:
             return await asyncio.to_thread(fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    def _check_extension(self, agent_id: str | None) -> None:
+        if agent_id is not None and not _valid_extension(agent_id):
+            raise UserError("the operator extension must be digits 0-9")
+        if agent_id is not None and self.extensions is not None \
+                and agent_id not in self.extensions:
+            raise UserError(f"no operator with extension {agent_id} in config/agents.yaml "
+                            f"(configured: {', '.join(self.extensions) or 'none'})")
+
     def _check(self, password_hash: str, password: str) -> bool:
         try:
             return self.hasher.verify(password_hash, password)
@@ -153,8 +164,7 @@ class Users:
             raise UserError(f"role must be one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
             raise UserError(f"passwords need at least {MIN_PASSWORD} characters")
-        if agent_id is not None and not _valid_extension(agent_id):
-            raise UserError("the operator extension must be digits 0-9")
+        self._check_extension(agent_id)
         if role == OPERATOR and agent_id is None:
             raise UserError("an operator needs their extension (--agent)")
         password_hash = await self._off_loop(self.hasher.hash, password)
@@ -178,8 +188,7 @@ class Users:
         if role is not None:
             if role not in ROLES:
                 raise UserError(f"role must be one of {', '.join(ROLES)}")
-            if agent_id is not None and not _valid_extension(agent_id):
-                raise UserError("the operator extension must be digits 0-9")
+            self._check_extension(agent_id)
             if role == OPERATOR and agent_id is None:
                 raise UserError("an operator needs their extension")
         async with self.db.sessions() as session, session.begin():
@@ -318,14 +327,14 @@ SESSION: web.RequestKey[Session] = web.RequestKey("console_session", Session)
 class Console:
     def __init__(self, db: Database, api_token: str, config: ConsoleConfig,
                  call_owner: Callable[[str], str | None], clock: Clock = _now,
-                 metrics_token: str = "") -> None:
+                 metrics_token: str = "", extensions: Collection[str] | None = None) -> None:
         self.db = db
         self.api_token = api_token
         self.metrics_token = metrics_token
         self.config = config
         self.call_owner = call_owner  # live call id -> operator extension connected to it
         self.clock = clock
-        self.users = Users(db, clock)
+        self.users = Users(db, clock, extensions)
         self.sessions = Sessions(config.idle, clock, db)
         self.user_throttle = Throttle(config.max_failures, config.lockout, clock)
         self.client_throttle = Throttle(config.max_failures_per_client, config.lockout, clock)

@@ -91,7 +91,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
 
     console = Console(engine.db, engine.secrets.api_token,
                       console_config or ConsoleConfig.from_env(engine.env), call_owner,
-                      metrics_token=engine.secrets.metrics_token)
+                      metrics_token=engine.secrets.metrics_token,
+                      extensions=[a.id for a in engine.settings.agents])
     app = web.Application(middlewares=[api_errors, guard_input, console.middleware],
                           client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
     app[ENGINE] = engine
