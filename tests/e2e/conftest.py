@@ -154,6 +154,17 @@ class Stack:
             assert status == 200, body
             time.sleep(0.01)  # distinct idle-since times keep the order
 
+    def call_row(self, caller: str, timeout: float = 20) -> dict[str, object]:
+        """The one call record of this caller, once it is written."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.call_rows(caller)
+            if rows:
+                assert len(rows) == 1, rows
+                return rows[0]
+            time.sleep(0.3)
+        raise AssertionError(f"no call record for caller {caller}")
+
     def call_rows(self, caller: str) -> list[dict[str, object]]:
         """Call records straight from the database (there is no call-record API yet)."""
         if self.database_url is not None:
@@ -472,10 +483,12 @@ def sipp_caller(service: str, caller: str, dtmf: str,
 
 
 class AmiWatch:
-    """The read-only monitor AMI login, recording AGIExec events in a thread."""
+    """The read-only monitor AMI login, recording in a thread the events `keep` takes
+    (AGIExec here; subclasses choose others)."""
 
     def __init__(self, secret: str) -> None:
         self.events: list[dict[str, str]] = []
+        self._lock = threading.Lock()
         self._sock = socket.create_connection(("127.0.0.1", AMI_PORT), timeout=5)
         self._sock.sendall(f"Action: Login\r\nUsername: madoguchi-monitor\r\nSecret: {secret}\r\n"
                            "Events: on\r\n\r\n".encode())
@@ -502,9 +515,13 @@ class AmiWatch:
                 for line in block.decode(errors="replace").split("\r\n"):
                     key, sep, value = line.partition(": ")
                     if sep:
-                        msg[key] = value
-                if msg.get("Event", "").startswith("AGIExec"):
-                    self.events.append(msg)
+                        msg.setdefault(key, value)
+                if self.keep(msg):
+                    with self._lock:
+                        self.events.append(msg)
+
+    def keep(self, msg: dict[str, str]) -> bool:
+        return msg.get("Event", "").startswith("AGIExec")
 
     def close(self) -> None:
         self._stop = True

@@ -15,17 +15,6 @@ from .conftest import HTTP_PORT, Stack, sipp_caller, sipp_operator
 pytestmark = pytest.mark.asterisk
 
 
-def _call(stack: Stack, caller: str, timeout: float = 20) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = stack.call_rows(caller)
-        if rows:
-            assert len(rows) == 1, rows
-            return rows[0]
-        time.sleep(0.3)
-    raise AssertionError(f"no call record for caller {caller}")
-
-
 def test_a_normal_start_says_ready_once_it_is_and_logs_no_error(stack: Stack) -> None:
     assert stack.engine_log is not None
     log = Path(stack.engine_log.name)
@@ -66,7 +55,7 @@ def test_the_readme_first_call_works_at_night_with_the_open_override(stack: Stac
 
         # the README's call without the override: the closed message, nobody rung
         sipp_caller("1000", "0355550000", dtmf="2", talk_ms=7000)
-        closed = _call(stack, "0355550000")
+        closed = stack.call_row("0355550000")
         assert closed["outcome"] == "ended_in_ivr" and closed["answered_at"] is None
 
         # the README's override, then the same call reaches the operator
@@ -82,7 +71,7 @@ def test_the_readme_first_call_works_at_night_with_the_open_override(stack: Stac
         finally:
             if operator.poll() is None:
                 operator.kill()
-        answered = _call(stack, "0355551111")
+        answered = stack.call_row("0355551111")
         assert answered["outcome"] == "answered" and answered["agent_id"] == "7001"
     finally:
         schedules.write_text(original, encoding="utf-8")

@@ -10,9 +10,7 @@ names are the TTS cache's, a hash of the text, so each assertion names the exact
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,11 +23,11 @@ from ami_bridge.dialplan import Context, Var
 from ivr.tts import Tts
 
 from .conftest import (
-    AMI_PORT,
     CALLER_MEDIA,
     CALLER_PORT,
     SIP_PORT,
     SIPP_DIR,
+    AmiWatch,
     Stack,
     phone_media,
     phone_port,
@@ -40,49 +38,13 @@ SERVICE = "1000"  # the city flow: key 1 → Japanese → the city queue (announ
 DTMF = "/usr/share/sip-tester/dtmf_2833_1.pcap"
 
 
-class HoldWatch:
+class HoldWatch(AmiWatch):
     """The monitor AMI login, keeping the position sounds set and the hold loop's steps."""
 
-    def __init__(self, secret: str) -> None:
-        self.events: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-        self._sock = socket.create_connection(("127.0.0.1", AMI_PORT), timeout=5)
-        self._sock.sendall(f"Action: Login\r\nUsername: madoguchi-monitor\r\nSecret: {secret}\r\n"
-                           "Events: on\r\n\r\n".encode())
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        buf = b""
-        self._sock.settimeout(0.5)
-        while not self._stop:
-            try:
-                data = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            while b"\r\n\r\n" in buf:
-                block, buf = buf.split(b"\r\n\r\n", 1)
-                msg: dict[str, str] = {}
-                for line in block.decode(errors="replace").split("\r\n"):
-                    key, sep, value = line.partition(": ")
-                    if sep:
-                        msg.setdefault(key, value)
-                event = msg.get("Event")
-                if (event == "VarSet" and msg.get("Variable") == Var.POSITION_SOUND) or (
-                        event == "Newexten" and msg.get("Context") == Context.HOLD):
-                    with self._lock:
-                        self.events.append(msg)
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2)
-        self._sock.close()
+    def keep(self, msg: dict[str, str]) -> bool:
+        event = msg.get("Event")
+        return (event == "VarSet" and msg.get("Variable") == Var.POSITION_SOUND) or (
+            event == "Newexten" and msg.get("Context") == Context.HOLD)
 
     def _of(self, caller: str) -> list[dict[str, str]]:
         with self._lock:

@@ -109,17 +109,6 @@ def test_api_refuses_without_or_with_a_wrong_token(stack: Stack) -> None:
     assert status == 404
 
 
-def _wait_for_call(stack: Stack, caller: str, timeout: float = 15) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = stack.call_rows(caller)
-        if rows:
-            assert len(rows) == 1, rows
-            return rows[0]
-        time.sleep(0.3)
-    raise AssertionError(f"no call record for caller {caller}")
-
-
 def _wait_idle(stack: Stack, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,7 +123,7 @@ def _wait_idle(stack: Stack, timeout: float = 10) -> None:
 def test_caller_hanging_up_in_the_ivr_leaves_a_record_and_no_state(stack: Stack) -> None:
     result = sipp_short_caller("1000", "0311110000", hold_ms=1500)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
-    call = _wait_for_call(stack, "0311110000")
+    call = stack.call_row("0311110000", timeout=15)
     assert call["outcome"] == "ended_in_ivr"
     assert call["flow_path"] == "greeting"
     assert call["answered_at"] is None and call["queued_at"] is None
@@ -146,7 +135,7 @@ def test_caller_hanging_up_while_waiting_leaves_a_record_and_no_state(stack: Sta
     stack.set_ready()  # nobody is logged in: the caller waits, then gives up
     result = sipp_caller("2000", "0322220000", dtmf="1", talk_ms=1000)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
-    call = _wait_for_call(stack, "0322220000")
+    call = stack.call_row("0322220000", timeout=15)
     assert call["outcome"] == "abandoned_waiting"
     assert call["service"] == "water" and call["did"] == "2000"
     assert call["language"] == "ja"
