@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.calls import Outcome
-from core.interactions import OtherKind, OutcomeClass
+from core.interactions import CLASS_LABELS as CLASS_LABELS
+from core.interactions import OtherKind
 
 LANGS = ("ja", "en")
 LANG_COOKIE = "madoguchi_lang"
@@ -275,16 +276,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "month_score": ("この月の職員満足度", "Staff satisfaction of the month"),
 }
 
-# The interaction record's classes (core.interactions.OutcomeClass) and the kinds of その他,
-# worded as the monthly report words them
-CLASS_LABELS: dict[str, tuple[str, str]] = {
-    OutcomeClass.COMPLETE: ("完了(FAQ・Web等で回答)", "Complete (answered from the FAQ)"),
-    OutcomeClass.PARTIAL: ("一部完了", "Partly answered"),
-    OutcomeClass.TRANSFER_FAQ: ("転送F(FAQの指示で転送)", "Transferred as the FAQ directs"),
-    OutcomeClass.PUT_THROUGH: ("取次(内線・職員・組織の指定)", "Put through on request"),
-    OutcomeClass.TRANSFER: ("転送(情報がなく職員へ依頼)", "Transferred (no information)"),
-    OutcomeClass.OTHER: ("その他(集計対象外)", "Other (excluded)"),
-}
+# the kinds of その他, as the desk names them
 KIND_LABELS: dict[str, tuple[str, str]] = {
     OtherKind.CITY_STAFF: ("市職員", "City staff"),
     OtherKind.SALES: ("営業", "Sales call"),

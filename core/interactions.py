@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["OtherKind", "OutcomeClass"]
+__all__ = ["CLASS_LABELS", "OtherKind", "OutcomeClass"]
 
 
 class OutcomeClass(StrEnum):
@@ -24,3 +24,15 @@ class OtherKind(StrEnum):
     SALES = "sales"
     WRONG_NUMBER = "wrong_number"
     ONE_RING = "one_ring"
+
+
+# each class's name as the contract gives it, with what it means (Japanese, English): the
+# desk, the console's pages and the monthly report all show these
+CLASS_LABELS: dict[str, tuple[str, str]] = {
+    OutcomeClass.COMPLETE: ("完了(FAQ・Web等で回答)", "Complete (answered from the FAQ)"),
+    OutcomeClass.PARTIAL: ("一部完了", "Partly answered"),
+    OutcomeClass.TRANSFER_FAQ: ("転送F(FAQの指示で転送)", "Transferred as the FAQ directs"),
+    OutcomeClass.PUT_THROUGH: ("取次(内線・職員・組織の指定)", "Put through on request"),
+    OutcomeClass.TRANSFER: ("転送(情報がなく職員へ依頼)", "Transferred (no information)"),
+    OutcomeClass.OTHER: ("その他(集計対象外)", "Other (excluded)"),
+}

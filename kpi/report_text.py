@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from core.clock import CITY_TZ
-from core.interactions import OtherKind, OutcomeClass
+from core.interactions import CLASS_LABELS, OtherKind, OutcomeClass
 
 LANGS = ("ja", "en")
 
@@ -88,15 +88,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "hour_tick": ("{h}時", "{h:02d}"),
 }
 
-# the contract's interaction classes (仕様書 9, 一次解決率について補足), with what each means
-CLASS_LABELS: dict[OutcomeClass, tuple[str, str]] = {
-    OutcomeClass.COMPLETE: ("完了(FAQ・Web等で回答)", "complete (answered from the FAQ)"),
-    OutcomeClass.PARTIAL: ("一部完了", "partly answered"),
-    OutcomeClass.TRANSFER_FAQ: ("転送F(FAQの指示で転送)", "transferred as the FAQ directs"),
-    OutcomeClass.PUT_THROUGH: ("取次(内線・職員・組織の指定)", "put through on request"),
-    OutcomeClass.TRANSFER: ("転送(情報がなく職員へ依頼)", "transferred (no information)"),
-    OutcomeClass.OTHER: ("その他(集計対象外)", "other (excluded)"),
-}
 KIND_LABELS: dict[OtherKind, tuple[str, str]] = {
     OtherKind.CITY_STAFF: ("職員からの電話", "call from city staff"),
     OtherKind.SALES: ("営業電話", "sales call"),
@@ -178,6 +169,7 @@ class Lang:
             label = CLASS_LABELS[OutcomeClass(cls)][self.i]
         except ValueError:
             return cls
+        label = label[:1].lower() + label[1:]  # English labels sit inside sentences here
         if kind is None:
             return label
         try:
