@@ -9,7 +9,7 @@ Pure: it sees agents, waiting lines and returns choices; it never rings anyone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from core.calls import Call
 
@@ -32,10 +32,18 @@ def call_order(call: Call) -> tuple[int, float, str]:
     return (-call.priority, call.queued_at.timestamp(), call.id)
 
 
-def next_assignment(lines: Mapping[str, Sequence[Call]],
-                    agents: Sequence[Agent]) -> tuple[Call, Agent] | None:
-    """The best waiting call that some ready agent can take, with that agent."""
-    heads = sorted((line[0] for line in lines.values() if line), key=call_order)
+def _servable(call: Call) -> bool:
+    return True
+
+
+def next_assignment(lines: Mapping[str, Sequence[Call]], agents: Sequence[Agent],
+                    servable: Callable[[Call], bool] = _servable) -> tuple[Call, Agent] | None:
+    """The best waiting call that some ready agent can take, with that agent. A call that
+    cannot be served yet (a callback before its retry, or while its service is closed) keeps
+    its place and lets the next one through."""
+    heads = sorted((head for line in lines.values()
+                    if (head := next((c for c in line if servable(c)), None)) is not None),
+                   key=call_order)
     for call in heads:
         assert call.queue is not None
         agent = pick_agent(agents, call.queue)

@@ -31,14 +31,15 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ami_bridge.ami_errors import AmiDisconnected, AmiTimeout
 from ami_bridge.dialplan import ENTRY, Context, TransferExten, Var
+from ami_bridge.recording_names import relative_name
 from core.calls import Call, CallTracker, TransferStep
-from core.settings import Queue, Settings
-from core.transfers import TransferTarget, resolve
+from core.settings import CallbackPolicy, Queue, Settings
+from core.transfers import TransferRefused, TransferTarget, resolve
 
 from .agents import Agent, AgentEvent, AgentState, Change
 from .announcements import (
@@ -48,6 +49,17 @@ from .announcements import (
     positions,
     related_queues,
     text,
+)
+from .callback_store import CallbackStore
+from .callback_texts import say
+from .callbacks import (
+    Callback,
+    CallbackEvent,
+    CallbackState,
+    is_virtual,
+    servable,
+    should_offer,
+    waiting_call,
 )
 from .distributor import next_assignment
 from .ports import Announcer
@@ -136,6 +148,15 @@ class Acd:
         self._said: dict[str, str] = {}  # call id: the sentence last put on its channel
         self._announcing: asyncio.Task[None] | None = None
         self._announce_again = False
+        # callbacks (acd/callbacks.py): open ones by id, their virtual callers waiting in the
+        # lines; the attempt in progress per operator leg; callers told the offer
+        self.callbacks: dict[str, Callback] = {}
+        self._attempts: dict[str, tuple[Callback, Call]] = {}
+        self._offered: set[str] = set()
+        self.callback_store: CallbackStore | None = None
+        # whether a service is open now (its hours and overrides: the IVR's, via a port)
+        self.service_open: Callable[[str], bool] = lambda service: True
+        self.on_callback: Callable[[Callback], None] | None = None
 
     def start(self) -> None:
         self._spawn(self._heartbeat())
@@ -147,6 +168,8 @@ class Acd:
             await self._beat()
             # also retries a position a failed Setvar did not deliver
             self._announce_soon()
+            if self.callbacks:  # a retry delay ran out, or a service opened
+                self.dispatch()
             await asyncio.sleep(HEARTBEAT_S)
 
     async def _beat(self) -> None:
@@ -243,6 +266,10 @@ class Acd:
     def channel_hungup(self, uniqueid: str) -> None:
         if self._seen is not None:
             self._seen.hung_up.add(uniqueid)
+        attempt = self._attempts.pop(uniqueid, None)
+        if attempt is not None and attempt[0].state is CallbackState.DIALING:
+            # the leg ended without MadoCallback (lost event): the try does not count
+            self._callback_back_in_line(waiting_call(attempt[0]), CallbackEvent.LOST)
         ring = self.talking.pop(uniqueid, None)
         if ring is None:
             return
@@ -267,7 +294,21 @@ class Acd:
         if not self.synced:
             return  # a ring now would fail, or race the rebuild; resync dispatches
         agents = list(self.agents.values())
-        while (choice := next_assignment(self.waiting.lines, agents)) is not None:
+        self._expire_callbacks()
+        now = self.tracker.clock()
+        open_now: dict[str, bool] = {}
+
+        def may_serve(call: Call) -> bool:
+            if not is_virtual(call):
+                return True
+            cb = self.callbacks.get(call.id)
+            if cb is None:
+                return False
+            if cb.service not in open_now:
+                open_now[cb.service] = self.service_open(cb.service)
+            return servable(cb, now, open_now[cb.service])
+
+        while (choice := next_assignment(self.waiting.lines, agents, may_serve)) is not None:
             call, agent = choice
             self.waiting.remove(call)
             self._offer(agent, call)
@@ -279,7 +320,10 @@ class Acd:
             call.ring_at = self.tracker.clock()
         ring = Ring(uuid.uuid4().hex, agent, call)
         self.ringing[ring.channel_id] = ring
-        self._spawn(self._ring(ring))
+        if is_virtual(call):
+            self._spawn(self._ring_callback(ring))
+        else:
+            self._spawn(self._ring(ring))
 
     async def _ring(self, ring: Ring) -> None:
         ring_timeout = self._queue(ring.call).ring_timeout
@@ -353,7 +397,9 @@ class Acd:
 
     def _requeue(self, call: Call) -> None:
         """Back to the line at its old place (order is priority, then time queued)."""
-        if self.tracker.get(call.uniqueid) is not None:
+        if is_virtual(call):
+            self._callback_back_in_line(call, CallbackEvent.MISSED)
+        elif self.tracker.get(call.uniqueid) is not None:
             self.waiting.add(call)
             self._arm_overflow(call)  # its maximum may have passed while it rang
 
@@ -376,6 +422,8 @@ class Acd:
             self.on_answer(ring.call)
 
     def _arm_overflow(self, call: Call) -> None:
+        if is_virtual(call):
+            return  # a callback waits for its turn, however long; its policy may expire it
         assert call.queued_at is not None
         waited = (self.tracker.clock() - call.queued_at).total_seconds()
         self._timer(("overflow", call.id), max(0.0, self._queue(call).max_wait - waited),
@@ -478,11 +526,15 @@ class Acd:
                 waiting = {call.id for call, _, _ in sentences}
                 for call_id in [k for k in self._said if k not in waiting]:
                     del self._said[call_id]  # answered, being rung or gone
+                self._offered &= waiting
                 for call, place, wait in sentences:
                     if self._announce_again:
                         break  # the lines changed meanwhile: start again from a fresh look
+                    if is_virtual(call):
+                        continue  # a callback holds a place; nobody listens on it
                     try:
                         await self._announce(call, place, wait)
+                        await self._offer_callback(call, wait)
                     except Exception:  # one caller's sentence never stops the others'
                         log.exception("call %s: position announcement failed", call.id)
         finally:
@@ -512,6 +564,235 @@ class Acd:
             return
         if self.waiting.position(call) is not None:
             self._said[call.id] = said
+
+    # ---- callbacks (virtual hold) ----------------------------------------------------------------
+    def callback_policy(self, call: Call) -> CallbackPolicy | None:
+        queue = self.settings.queue(call.queue or "")
+        return queue.callback if queue is not None else None
+
+    def _policy_of(self, cb: Callback) -> CallbackPolicy:
+        queue = self.settings.queue(cb.queue)
+        return queue.callback if queue is not None and queue.callback else CallbackPolicy()
+
+    async def _offer_callback(self, call: Call, wait: float | None) -> None:
+        """Put the callback offer on a waiting caller's channel once their queue's policy
+        says so; the hold loop says it at each announcement and takes its key."""
+        policy = self.callback_policy(call)
+        if call.id in self._offered or policy is None or call.queued_at is None:
+            return
+        waited = (self.tracker.clock() - call.queued_at).total_seconds()
+        if not should_offer(policy, waited, wait) or self.announcer is None:
+            return
+        language = language_of(call)
+        sound = await self.announcer.render(say("offer", language, key=policy.key), language)
+        if sound is None or self.waiting.position(call) is None:
+            return
+        await self._setvars(call.channel, {Var.CALLBACK_KEY: policy.key,
+                                           Var.CALLBACK_SOUND: sound})
+        self._offered.add(call.id)
+
+    def offered_callback(self, call: Call) -> bool:
+        return call.id in self._offered
+
+    async def request_callback(self, call: Call, number: str) -> Callback | None:
+        """The waiting caller took the offer: the callback waits in their place, with their
+        entry time, and they may hang up. None if they are no longer waiting (an operator
+        took them meanwhile). DuplicateCallback when the number has an open callback."""
+        policy = self.callback_policy(call)
+        if policy is None or call.queued_at is None or self.waiting.position(call) is None:
+            return None
+        now = self.tracker.clock()
+        cb = Callback(uuid.uuid4().hex, call.id, call.service, call.queue or "", number,
+                      call.language, call.topic, call.priority, call.queued_at, now)
+        if self.callback_store is not None:
+            await self.callback_store.add(cb)  # DuplicateCallback: nothing changes
+        if self.waiting.position(call) is None:  # taken by an operator while it was stored
+            cb.apply(CallbackEvent.EXPIRE, now, policy)
+            await self._save_callback(cb)
+            return None
+        self.waiting.remove(call)
+        self._cancel_timer(("overflow", call.id))
+        self._said.pop(call.id, None)
+        call.request_callback(now)
+        self.callbacks[cb.id] = cb
+        self.waiting.add(waiting_call(cb))
+        log.info("call %s: callback %s booked, place kept (queued %s)", call.id, cb.id,
+                 cb.queued_at.isoformat())
+        self._callback_changed(cb)
+        self.dispatch()
+        return cb
+
+    def load_callbacks(self, callbacks: Iterable[Callback]) -> None:
+        """Open callbacks from the database after a restart: back in line in their places.
+        One being dialled when the engine stopped is tried again (that try does not count)."""
+        now = self.tracker.clock()
+        for cb in callbacks:
+            if cb.state is CallbackState.DIALING:
+                cb.apply(CallbackEvent.LOST, now, self._policy_of(cb))
+                self._spawn(self._save_callback(cb))
+            if cb.open and cb.id not in self.callbacks and cb.queue in self.waiting.lines:
+                self.callbacks[cb.id] = cb
+                self.waiting.add(waiting_call(cb))
+
+    def _expire_callbacks(self) -> None:
+        now = self.tracker.clock()
+        for cb in list(self.callbacks.values()):
+            policy = self._policy_of(cb)
+            if (cb.state is CallbackState.PENDING and policy.outside_hours == "expire"
+                    and not self.service_open(cb.service)):
+                cb.apply(CallbackEvent.EXPIRE, now, policy)
+                self._drop_callback(cb)
+
+    def _drop_callback(self, cb: Callback) -> None:
+        """A callback closed (done, failed, expired): out of the line, stored."""
+        self.callbacks.pop(cb.id, None)
+        for line in self.waiting.lines.values():
+            for call in [c for c in line if is_virtual(c) and c.id == cb.id]:
+                line.remove(call)
+        self._callback_changed(cb)
+
+    def _callback_changed(self, cb: Callback) -> None:
+        self._spawn(self._save_callback(cb))
+        if self.on_callback is not None:
+            self.on_callback(cb)
+
+    async def _save_callback(self, cb: Callback) -> None:
+        if self.callback_store is None:
+            return
+        try:
+            await self.callback_store.save(cb, self.tracker.clock())
+        except Exception:  # kept in memory; the next change stores it again
+            log.exception("callback %s: not stored", cb.id)
+
+    def _callback_back_in_line(self, call: Call, event: CallbackEvent) -> None:
+        """The operator leg for a callback failed or was lost: the callback goes back to its
+        place (its entry time never changed)."""
+        cb = self.callbacks.get(call.id)
+        if cb is None:
+            return
+        if cb.state is CallbackState.DIALING:
+            cb.apply(event, self.tracker.clock(), self._policy_of(cb))
+            self._callback_changed(cb)
+        if cb.state is CallbackState.PENDING and self.waiting.position(call) is None:
+            if not any(is_virtual(c) and c.id == cb.id
+                       for c in self.waiting.lines.get(cb.queue, [])):
+                self.waiting.add(waiting_call(cb))
+
+    async def _ring_callback(self, ring: Ring) -> None:
+        """Ring the operator first; once they answer, the dialplan dials the citizen."""
+        cb = self.callbacks.get(ring.call.id)
+        if cb is None:
+            self.ringing.pop(ring.channel_id, None)
+            self._apply(ring.agent, AgentEvent.CALLER_GONE)
+            return
+        policy = self._policy_of(cb)
+        now = self.tracker.clock()
+        try:
+            target = resolve(self.settings.transfers, cb.number)
+        except TransferRefused as exc:  # the rules changed since it was booked
+            log.warning("callback %s: %s: failed", cb.id, exc)
+            self.ringing.pop(ring.channel_id, None)
+            self._apply(ring.agent, AgentEvent.CALLER_GONE)
+            cb.apply(CallbackEvent.DIAL, now, policy)
+            cb.attempts = policy.attempts - 1
+            cb.apply(CallbackEvent.NOT_ANSWERED, now, policy, "REFUSED")
+            self._drop_callback(cb)
+            self.dispatch()
+            return
+        cb.apply(CallbackEvent.DIAL, now, policy)
+        cb.agent_id = ring.agent.id
+        self._callback_changed(cb)
+        attempt = Call(ring.channel_id, "", cb.service, "", cb.number, now,
+                       language=cb.language, queue=cb.queue, topic=cb.topic,
+                       callback_of=cb.call_id)
+        attempt.ring_at = now
+        attempt.recording = relative_name(attempt.id, attempt.offered_at)
+        ring_timeout = self._queue(ring.call).ring_timeout
+        variables = {Var.CALL_ID: attempt.id, Var.CALLBACK_ID: cb.id,
+                     Var.CALLBACK_DIAL: target.dial, Var.CALLBACK_RING: str(policy.ring),
+                     Var.CALLBACK_FILE: attempt.recording[:-len(".wav")]}
+        action = {
+            "Action": "Originate",
+            "Channel": f"PJSIP/{ring.agent.id}",
+            "Context": Context.CALLBACK, "Exten": ENTRY, "Priority": "1",
+            "ChannelId": ring.channel_id,
+            "Timeout": str(ring_timeout * 1000),
+            "CallerID": f"\"Callback\" <{cb.number}>",
+            # none of these values holds a comma: ids, a dial string, digits, a path
+            "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
+        }
+        self._attempts[ring.channel_id] = (cb, attempt)
+        try:
+            response = await self.ami.originate(action, timeout=ring_timeout + 10)
+        except (AmiDisconnected, AmiTimeout) as exc:
+            self._attempts.pop(ring.channel_id, None)
+            self._lost_track(ring, exc)
+            return
+        except Exception as exc:  # Asterisk refused the action: the phone was not rung
+            self._attempts.pop(ring.channel_id, None)
+            if self.ringing.pop(ring.channel_id, None) is not None:
+                self._not_reached(ring, repr(exc))
+                self.dispatch()
+            return
+        if self.ringing.pop(ring.channel_id, None) is None:
+            self._attempts.pop(ring.channel_id, None)
+            return
+        reason = response.get("Reason", "")
+        if response.get("Response") == "Success":
+            self._apply(ring.agent, AgentEvent.ANSWER)
+            attempt.channel = response.get("Channel", "")
+            attempt.agent_id = ring.agent.id
+            self.talking[ring.channel_id] = ring
+            self.tracker.adopt(attempt)  # its Hangup closes it and stores its record
+            log.info("callback %s: operator %s answered; dialling the citizen", cb.id,
+                     ring.agent.id)
+        else:
+            self._attempts.pop(ring.channel_id, None)
+            if reason in NOT_ANSWERED_REASONS:
+                log.info("operator %s did not answer callback %s (reason %s): away, missed",
+                         ring.agent.id, cb.id, reason)
+                self._apply(ring.agent, AgentEvent.NO_ANSWER)
+                self._requeue(ring.call)
+            else:
+                self._not_reached(ring, f"OriginateResponse reason {reason or '?'}")
+        self.dispatch()
+
+    def callback_result(self, callback_id: str, status: str, answered_s: str) -> None:
+        """MadoCallback from the operator leg's h extension: the citizen answered (the call
+        record is the attempt's), or not (another try after the delay, or failed)."""
+        found = next(((leg, pair) for leg, pair in self._attempts.items()
+                      if pair[0].id == callback_id), None)
+        if found is None:
+            return
+        leg, (cb, attempt) = found
+        del self._attempts[leg]
+        if cb.state is not CallbackState.DIALING:
+            return
+        now = self.tracker.clock()
+        policy = self._policy_of(cb)
+        if status == "ANSWER":
+            try:
+                talked = max(0.0, float(answered_s or 0))
+            except ValueError:
+                talked = 0.0
+            attempt.answer(cb.agent_id or "", now - timedelta(seconds=talked))
+            cb.result_call_id = attempt.id
+            cb.apply(CallbackEvent.ANSWERED, now, policy, status)
+            log.info("callback %s: done (call %s)", cb.id, attempt.id)
+            self._drop_callback(cb)
+            return
+        if cb.apply(CallbackEvent.NOT_ANSWERED, now, policy,
+                    status or "CANCEL") is CallbackState.FAILED:
+            log.info("callback %s: failed after %d attempts (%s)", cb.id, cb.attempts, status)
+            self._drop_callback(cb)
+            return
+        log.info("callback %s: %s; next try after %s", cb.id, status or "cancelled",
+                 cb.not_before.isoformat() if cb.not_before else "now")
+        self._callback_changed(cb)
+        self.waiting.add(waiting_call(cb))
+        if cb.not_before is not None:
+            delay = (cb.not_before - now).total_seconds()
+            self._timer(("callback", cb.id), max(0.0, delay) + 0.01, self.dispatch)
 
     # ---- rebuilding after an engine restart or an AMI reconnect ---------------------------------
     def link_down(self) -> None:

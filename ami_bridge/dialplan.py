@@ -40,6 +40,13 @@ class Var(StrEnum):
     BOARD_EVERY = "MADO_BOARD_EVERY"
     BOARD_NEXT = "MADO_BOARD_NEXT"
     SURVEY = "MADO_SURVEY"
+    CALLBACK_SOUND = "MADO_CALLBACK_SOUND"
+    CALLBACK_KEY = "MADO_CALLBACK_KEY"
+    CALLBACK_TAKEN = "MADO_CALLBACK_TAKEN"
+    CALLBACK_ID = "MADO_CALLBACK_ID"
+    CALLBACK_DIAL = "MADO_CALLBACK_DIAL"
+    CALLBACK_RING = "MADO_CALLBACK_RING"
+    CALLBACK_FILE = "MADO_CALLBACK_FILE"
     ALIVE = "MADO_ALIVE"
 
 
@@ -52,6 +59,7 @@ class Setter(StrEnum):
     OPERATOR_AGI = "the operators' scripts over FastAGI (acd/agi.py)"
     ACD = "the ACD over AMI Setvar (acd/service.py)"
     SURVEY = "the post-call survey's marking over AMI Setvar (survey/service.py)"
+    CALLBACK_AGI = "the callback request over FastAGI (acd/callback_agi.py)"
 
 
 class Reader(StrEnum):
@@ -107,6 +115,20 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
     Var.SURVEY: _role({Setter.IVR, Setter.SURVEY}, {_T},
                       "1: the caller hears the post-call survey when the operator hangs up "
                       "(the flow's queue node, or the operator's request)"),
+    Var.CALLBACK_SOUND: _role({Setter.ACD}, {_T},
+                              "the callback offer, spoken (a sound); set once the caller may "
+                              "take it (the queue's callback policy)"),
+    Var.CALLBACK_KEY: _role({Setter.ACD}, {_T}, "the digit that takes the callback offer"),
+    Var.CALLBACK_TAKEN: _role({Setter.CALLBACK_AGI}, {_T},
+                              "1: the callback is booked and the caller keeps their place; "
+                              "the hold loop says goodbye and hangs up"),
+    Var.CALLBACK_ID: _role({Setter.ACD}, {_T}, "the callback an operator's leg is for "
+                           "(Originate), sent back in MadoCallback"),
+    Var.CALLBACK_DIAL: _role({Setter.ACD}, {_T}, "the citizen's dial string, built from an "
+                             "allowed number (core/transfers.py)"),
+    Var.CALLBACK_RING: _role({Setter.ACD}, {_T}, "seconds the citizen's phone rings"),
+    Var.CALLBACK_FILE: _role({Setter.ACD}, {_T}, "the callback's recording name, without "
+                             ".wav: our date folders and call id only"),
     Var.ALIVE: _role({Setter.ACD}, {_T}, "the engine's heartbeat, epoch seconds; stale "
                      "makes the hold loop fail open", is_global=True),
 })
@@ -114,7 +136,8 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
 CALLER_NUMBER = "CALLERID(num)"  # Asterisk's own; adopt reads it with ours
 # what acd/adopt.py reads back from a channel, MADO_CALL_ID first
 ADOPTED: tuple[str, ...] = (*(v for v in Var if _A in ROLES[v].read_by), CALLER_NUMBER)
-ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY})
+ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY,
+                            Setter.CALLBACK_AGI})
 
 
 def set_by(setter: Setter) -> frozenset[Var]:
@@ -133,6 +156,7 @@ class Context(StrEnum):
     FAILOPEN = "mado-failopen"  # app_queue without the engine
     FROM_CITYPBX = "from-citypbx"  # the city PBX endpoint's; outbound only
     OPERATORS = "operators"  # operators' phones: feature codes and transfers
+    CALLBACK = "mado-callback"  # an operator's leg for a callback: dials the citizen
 
 
 ENTRY = "s"  # the extension a Goto into a context of ours starts at
@@ -162,6 +186,7 @@ class AgiScript(StrEnum):
     TRANSFER = "transfer"  # acd/agi.py: a number dialled or REFERred from an operator
     OVERRIDE = "ivr/override"  # ivr: *7 supervisor override; '/' never in a service id
     SURVEY = "survey"  # ivr: the post-call survey in mado-after (MADO_SURVEY=1)
+    CALLBACK = "callback"  # acd/callback_agi.py: a waiting caller takes the callback offer
 
 
 SERVICE_SCRIPT = Var.SERVICE  # mado-inbound's script is the service id
@@ -171,10 +196,12 @@ class UserEvent(StrEnum):
     """UserEvents the template sends and the engine counts."""
 
     BOARD = "MadoBoard"  # the hold loop starts the event board
+    CALLBACK = "MadoCallback"  # a callback's operator leg ends: how dialling the citizen went
 
 
 USER_EVENT_HEADERS: Mapping[UserEvent, tuple[str, ...]] = MappingProxyType({
     UserEvent.BOARD: ("Language",),
+    UserEvent.CALLBACK: ("Callback", "Status", "Answered"),
 })
 
 

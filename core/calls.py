@@ -30,10 +30,16 @@ class Outcome(StrEnum):
     ENDED_IN_IVR = "ended_in_ivr"  # never reached the waiting line (self-service, closed...)
     OVERFLOW = "overflow"  # waited past the queue's maximum and was sent elsewhere
     RECOVERED = "recovered"  # rebuilt from a recording file after a crash
+    # left the waiting line for a callback that keeps their place (acd/callbacks.py)
+    CALLBACK_REQUESTED = "callback_requested"
+    CALLBACK = "callback"  # the center's call back to a citizen who asked for it
 
 
-# the calls that reached the waiting line: the denominator of the answer rate
-OFFERED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.ABANDONED_WAITING, Outcome.OVERFLOW})
+# the calls that reached the waiting line: the denominator of the answer rate. A caller who
+# asked for a callback was offered and not answered live; the callback itself is our own
+# outgoing call, counted apart (kpi: callbacks), never a second offer.
+OFFERED_OUTCOMES = frozenset({Outcome.ANSWERED, Outcome.ABANDONED_WAITING, Outcome.OVERFLOW,
+                              Outcome.CALLBACK_REQUESTED})
 
 
 def clean_number(raw: str | None) -> str:
@@ -76,6 +82,10 @@ class Call:
     overflowed: bool = False  # waited past the queue's maximum and was sent elsewhere
     # the operator hung up and the caller stayed on for the post-call survey: talk ends here
     operator_left_at: datetime | None = None
+    # the caller pressed the callback key and left the line with their place kept
+    callback_requested_at: datetime | None = None
+    # this is a callback: the id of the inbound call that asked for it
+    callback_of: str | None = None
 
     @property
     def time_to_answer(self) -> float | None:
@@ -104,6 +114,9 @@ class Call:
     def overflow(self) -> None:
         self.overflowed = True
 
+    def request_callback(self, at: datetime) -> None:
+        self.callback_requested_at = at
+
     def operator_left(self, at: datetime) -> None:
         """The operator hung up first and the caller stays on (the post-call survey): the
         conversation, and so the talk time, ended here, not at the caller's hang-up."""
@@ -118,10 +131,14 @@ class Call:
     @property
     def outcome(self) -> Outcome:
         """Overflow wins (it may follow a long wait), then an answer, then the waiting line."""
+        if self.callback_of is not None:
+            return Outcome.CALLBACK
         if self.overflowed:
             return Outcome.OVERFLOW
         if self.answered_at is not None:
             return Outcome.ANSWERED
+        if self.callback_requested_at is not None:
+            return Outcome.CALLBACK_REQUESTED
         if self.queued_at is not None:
             return Outcome.ABANDONED_WAITING
         return Outcome.ENDED_IN_IVR
@@ -150,6 +167,10 @@ class CallTracker:
         if call is not None:
             call.ended_at = self.clock()
         return call
+
+    def forget(self, uniqueid: str) -> Call | None:
+        """Stop tracking a call that leaves no record (a callback the citizen did not answer)."""
+        return self._calls.pop(uniqueid, None)
 
     def live(self) -> list[Call]:
         return list(self._calls.values())

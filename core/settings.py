@@ -66,6 +66,20 @@ class Service:
 
 
 @dataclass(frozen=True)
+class CallbackPolicy:
+    """A queue's callback offer (virtual hold): when a waiting caller hears it, the key that
+    takes it, and how the citizen is called back (acd/callbacks.py)."""
+
+    key: str = "5"  # the DTMF key pressed while waiting
+    after: int = 60  # offered once the caller waited this long (seconds) ...
+    min_expected_wait: int = 180  # ... or as soon as the expected wait is this long
+    attempts: int = 3  # times the citizen is dialled before the callback fails
+    retry_delay: int = 120  # seconds between attempts
+    ring: int = 30  # seconds the citizen's phone rings
+    outside_hours: str = "wait"  # wait: until the service opens again | expire
+
+
+@dataclass(frozen=True)
 class Queue:
     id: str
     ring_timeout: int  # seconds an operator's phone rings before the next operator is tried
@@ -74,6 +88,7 @@ class Queue:
     overflow: str = "message"  # "message" (apology, hang-up) or "transfer"
     overflow_target: str | None = None  # number for "transfer" (checked like any transfer)
     announce_every: int = 30  # seconds of music between waiting announcements
+    callback: CallbackPolicy | None = None  # None: no callback offered
 
 
 @dataclass(frozen=True)
@@ -206,7 +221,8 @@ def load_settings(config_dir: Path, state_dir: Path, env: Environ | None = None)
         queues.append(Queue(_ident(q, "id"), q.integer("ring_timeout", 15, 3, 120),
                             q.integer("wrap_up", 30, 0, 3600), q.integer("max_wait", 600, 10,
                                                                          7200),
-                            overflow, target, q.integer("announce_every", 30, 5, 600)))
+                            overflow, target, q.integer("announce_every", 30, 5, 600),
+                            _callback_policy(q)))
         q.done()
     queue_ids = {q.id for q in queues}
 
@@ -234,6 +250,27 @@ def load_settings(config_dir: Path, state_dir: Path, env: Environ | None = None)
     return Settings(config_dir, state_dir, http, fastagi, database_url, asterisk,
                     tuple(services), tuple(queues), tuple(agents), transfers, auto_login,
                     sections=sections)
+
+
+def _callback_policy(queue: Node) -> CallbackPolicy | None:
+    if queue.data.get("callback") is None:
+        queue.child("callback")  # marks it read
+        return None
+    node = queue.child("callback")
+    key = node.text("key", "5")
+    if key not in tuple("0123456789"):
+        raise ConfigError(node.at("key"), f"'key' must be one digit, got {key!r}")
+    outside = node.text("outside_hours", "wait")
+    if outside not in ("wait", "expire"):
+        raise ConfigError(node.at("outside_hours"),
+                          f"'outside_hours' must be wait or expire, got {outside!r}")
+    policy = CallbackPolicy(key, node.integer("after", 60, 0, 3600),
+                            node.integer("min_expected_wait", 180, 0, 7200),
+                            node.integer("attempts", 3, 1, 10),
+                            node.integer("retry_delay", 120, 10, 86400),
+                            node.integer("ring", 30, 10, 120), outside)
+    node.done()
+    return policy
 
 
 def _load_transfers(node: Node) -> TransferSettings:

@@ -24,6 +24,9 @@ from acd.agents import Change
 from acd.agi import SCRIPTS as OPERATOR_SCRIPTS
 from acd.agi import OperatorAgi
 from acd.bus import Bus
+from acd.callback_agi import CallbackAgi
+from acd.callback_store import CallbackStore
+from acd.callbacks import Callback
 from acd.history import StateHistory, restorable
 from acd.resync import Resync
 from acd.service import Acd
@@ -32,7 +35,7 @@ from acd.wiring import AcdParts
 from ami_bridge.agi_auth import AgiKey, AmiChannelCheck
 from ami_bridge.ami import AmiClient
 from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
-from ami_bridge.dialplan import UserEvent
+from ami_bridge.dialplan import AgiScript, UserEvent
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx.confgen import Layout
 from core.calls import Call, CallTracker, Outcome, TransferStep
@@ -63,7 +66,8 @@ JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offer
 # - the state lock first and last: nothing touches the state folder without it;
 # - the journal is replayed before the reconciler (recording jobs) looks at files;
 # - agent states are restored before the ACD and AMI start, and their writer is flushed only
-#   once the ACD, which reports changes to it, has stopped;
+#   once the ACD, which reports changes to it, has stopped; so are pending callbacks, which
+#   take their places in the waiting lines before anyone is rung;
 # - the closing-call drain waits for call records after AMI (Hangup events) and the resync
 #   (calls Asterisk no longer has), which start closings, have stopped, and before the
 #   database closes;
@@ -73,8 +77,8 @@ JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offer
 #   which the ACD writes its last facts to the channels;
 # - FastAGI starts last and so stops first: no new call arrives while the rest stops.
 PARTS = ("state_lock", "ivr_service", "database", "journal_replay", "agent_history",
-         "closing_calls", "recording_jobs", "journal_replay_task", "ami", "supervision", "acd",
-         "resync", "sighup", "fastagi")
+         "callbacks", "closing_calls", "recording_jobs", "journal_replay_task", "ami",
+         "supervision", "acd", "resync", "sighup", "fastagi")
 
 
 class Engine:
@@ -103,6 +107,12 @@ class Engine:
                        announcer=SpokenAnnouncements(self.ivr_state))
         self.acd.on_reachable = lambda agent_id, reachable: self.bus.publish(
             {"type": "reachability", "agent": agent_id, "reachable": reachable})
+        # callbacks: stored, and served only while their service is open
+        self.acd.callback_store = CallbackStore(self.db)
+        self.acd.service_open = ports.service_open(self.ivr_state)
+        self.acd.on_callback = self._callback_changed
+        self.callback_agi = CallbackAgi(self.acd, self.tracker, settings.transfers,
+                                        SpokenAnnouncements(self.ivr_state))
         self.resync = Resync(self.ami, self.tracker, self.acd, self._close_call)
         self.supervision = Supervision(self.acd, self._audit)
         self.operator_agi = OperatorAgi(self.acd, self.tracker, settings.transfers)
@@ -203,6 +213,12 @@ class Engine:
             yield
         finally:
             await self.history.stop()  # writes what is queued
+
+    @asynccontextmanager
+    async def _callbacks(self) -> AsyncIterator[None]:
+        assert self.acd.callback_store is not None
+        self.acd.load_callbacks(await self.acd.callback_store.open_callbacks())
+        yield
 
     @asynccontextmanager
     async def _closing_calls(self) -> AsyncIterator[None]:
@@ -313,8 +329,16 @@ class Engine:
     async def _route_agi(self, session: AgiSession) -> None:
         if session.script in OPERATOR_SCRIPTS:
             await self.operator_agi.handle(session)
+        elif session.script == AgiScript.CALLBACK:
+            await self.callback_agi.handle(session)
         else:
             await self.ivr.handle(session)
+
+    def _callback_changed(self, cb: Callback) -> None:
+        # live pages show callbacks by state; the number stays out of the event stream
+        self.metrics.callbacks.labels(cb.service, cb.state.value).inc()
+        self.bus.publish({"type": "callback", "callback": cb.id, "service": cb.service,
+                          "state": cb.state.value})
 
     def _agent_changed(self, change: Change) -> None:
         self.history.record(change)
@@ -377,6 +401,9 @@ class Engine:
                 self.acd.device_state(typed.device, typed.state)
         elif name == "AttendedTransfer" and event.get("Result") == "Success":
             self._attended_transfer(event)
+        elif name == "UserEvent" and event.get("UserEvent") == UserEvent.CALLBACK:
+            self.acd.callback_result(event.get("Callback", ""), event.get("Status", ""),
+                                     event.get("Answered", ""))
         elif name == "UserEvent" and event.get("UserEvent") == UserEvent.BOARD:
             # the hold loop starts the board (dialplans/); labels bounded to the IVR's languages
             lang = event.get("Language", "")

@@ -60,3 +60,8 @@ class Metrics:
         self.survey_points = Counter("madoguchi_survey_points",
                                      "Points (of 100) of the post-call survey's answers",
                                      ["service"], registry=r)
+        # callbacks by the state they reached: pending (booked or back for a retry),
+        # dialing, done, failed, expired
+        self.callbacks = Counter("madoguchi_callbacks",
+                                 "Callback state changes, by the state reached",
+                                 ["service", "state"], registry=r)

@@ -122,3 +122,14 @@ class CallsForSurvey(LiveCalls):
     def connected(self, call: Call) -> bool:
         ring = self.acd.call_of_agent(call.agent_id) if call.agent_id else None
         return ring is not None and ring.call is call
+
+
+def service_open(ivr: IvrService) -> Callable[[str], bool]:
+    """The ACD serves a callback only while its service is open (hours, holidays, the
+    supervisors' overrides): the IVR knows."""
+    def is_open(service: str) -> bool:
+        try:
+            return bool(ivr.status(service)["state"] == "open")
+        except Exception:  # an unknown service (config changed): never block the callback
+            return True
+    return is_open

@@ -120,7 +120,7 @@ def call_row(call: Call) -> CallRecord:
         ended_at=call.ended_at, outcome=call.outcome,
         wait_s=_seconds(call.queued_at, waited_until), talk_s=_seconds(call.answered_at,
                                                                        call.talk_until),
-        transfers=json.dumps(transfers, ensure_ascii=False))
+        transfers=json.dumps(transfers, ensure_ascii=False), callback_of=call.callback_of)
 
 
 def recording_row(call: CallRecord, relative: str, info: WavInfo, channels: int) -> Recording:

@@ -1,6 +1,6 @@
 """Database tables: call records, recordings, the access audit log, deletion reports,
-interaction records and satisfaction (survey answers, staff ratings) (SQLAlchemy 2, SQLite
-or PostgreSQL)."""
+interaction records, satisfaction (survey answers, staff ratings) and callbacks (SQLAlchemy 2,
+SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ class CallRecord(Base):
     talk_s: Mapped[float | None] = mapped_column(Float)  # answered → end
     # JSON list of {"from_agent", "to", "kind", "at"}: the hand-overs, in order
     transfers: Mapped[str] = mapped_column(Text, default="[]")
+    # a callback's record names the inbound call that asked for it
+    callback_of: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_calls_offered_at", "offered_at"),
@@ -248,4 +250,42 @@ class StaffRating(Base):
     __table_args__ = (
         UniqueConstraint("month", "rater", name="uq_staff_ratings_month_rater"),
         Index("ix_staff_ratings_month", "month"),
+    )
+
+
+# states of a callback that still holds a place (one per number: the partial unique index)
+OPEN_CALLBACK_STATES = ("pending", "dialing")
+
+
+class CallbackRow(Base):
+    """A caller's request to be called back, keeping their place (acd/callbacks.py). Stored
+    so pending callbacks outlive a restart. Personal data (the number): purged, exported and
+    erased with the calls."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32))  # the inbound call that asked
+    service: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(32))  # an allowed number (core/transfers.py)
+    language: Mapped[str | None] = mapped_column(String(8))
+    topic: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the caller's place in line
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))  # acd.callbacks.CallbackState
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # citizen dialled this often
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime())  # next try
+    last_status: Mapped[str] = mapped_column(String(16), default="")  # Dial's DIALSTATUS
+    agent_id: Mapped[str | None] = mapped_column(String(16))  # who made the last attempt
+    result_call_id: Mapped[str | None] = mapped_column(String(32))  # the answered callback
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_callbacks_requested", "requested_at"),
+        Index("ix_callbacks_state", "state"),
+        Index("uq_callbacks_open_number", "number", unique=True,
+              sqlite_where=state.in_(OPEN_CALLBACK_STATES),
+              postgresql_where=state.in_(OPEN_CALLBACK_STATES)),
     )

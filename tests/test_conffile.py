@@ -145,7 +145,8 @@ def test_the_dialplan_routes_each_did_and_fills_every_field(
     assert contexts["from-trunk"][len(routes):] == [("exten", "_X.,1,Hangup(1)"),
                                                     ("exten", "i,1,Hangup(1)")]
     agi = [v for lines in contexts.values() for k, v in lines if "AGI(" in v]
-    assert len(agi) == 5  # the service's IVR, the survey, override, feature codes, transfers
+    # the service's IVR, the survey, the callback offer, override, feature codes, transfers
+    assert len(agi) == 6
     assert all("AGI(agi://127.0.0.1:4573/" in v and f",{sec.fastagi_secret}," in v
                for v in agi)
     assert "MixMonitor(/srv/madoguchi/recordings/failopen/" in text

@@ -49,10 +49,12 @@ from core.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = confgen.DIALPLANS / "extensions.conf.in"
 # Asterisk's own variables the template reads (functions such as ${FILTER(...)} aside)
-ASTERISK_OWN = {"EPOCH", "UNIQUEID", "EXTEN"}
+# Asterisk's own: Dial sets DIALSTATUS and ANSWEREDTIME, Gosub ARG1
+ASTERISK_OWN = {"EPOCH", "UNIQUEID", "EXTEN", "DIALSTATUS", "ANSWEREDTIME", "ARG1"}
 # the modules that set channel variables, by the contract's name for them
 SETTER_SOURCES = {Setter.IVR: "ivr/agi_runner.py", Setter.OPERATOR_AGI: "acd/agi.py",
-                  Setter.ACD: "acd/service.py", Setter.SURVEY: "survey/service.py"}
+                  Setter.ACD: "acd/service.py", Setter.SURVEY: "survey/service.py",
+                  Setter.CALLBACK_AGI: "acd/callback_agi.py"}
 PACKAGES = ("acd", "ivr", "madoguchi", "ami_bridge", "recordings", "console", "kpi", "core",
             "store", "survey")
 
@@ -222,6 +224,9 @@ def test_every_goto_lands_on_a_contract_context_and_an_extension_it_has(
     for parts in targets:
         if len(parts) == 1:
             continue  # a label in the same extension
+        if len(parts) == 2:  # an extension (and label) of the same context: it must exist
+            assert any(parts[0] in extensions(body) for body in by_context.values()), parts
+            continue
         context, exten, _ = parts
         assert context in set(Context), parts
         if not exten.startswith("${"):
@@ -267,8 +272,9 @@ def test_the_template_runs_exactly_the_contract_s_agi_scripts_with_the_key_first
 
 def test_the_engine_routes_every_agi_script() -> None:
     # the operators' scripts go to acd/agi.py, everything else (override, the post-call
-    # survey, services) to the IVR
-    assert {*OPERATOR_SCRIPTS, AgiScript.OVERRIDE, AgiScript.SURVEY} == set(AgiScript)
+    # survey, services) to the IVR, the callback offer's to acd/callback_agi.py
+    assert {*OPERATOR_SCRIPTS, AgiScript.OVERRIDE, AgiScript.SURVEY,
+            AgiScript.CALLBACK} == set(AgiScript)
 
 
 def test_a_service_named_like_an_agi_script_is_refused(
