@@ -11,6 +11,7 @@ never more callbacks in progress than operators who were idle to take them.
        ▲                 │ └──not_answered──▶ pending (after retry_delay) | failed (last try)
        └──missed/lost────┘        (the operator did not answer, or the engine lost the leg)
     pending ──expire──▶ expired (the service is closed and its policy says expire)
+    pending ──cancel──▶ cancelled (a supervisor, e.g. at the citizen's request)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CallbackState(StrEnum):
     DONE = "done"  # the citizen answered and spoke to the operator
     FAILED = "failed"  # every attempt went unanswered
     EXPIRED = "expired"  # the service closed before it was served (policy: expire)
+    CANCELLED = "cancelled"  # a supervisor cancelled it (the citizen asked, or a duplicate)
 
 
 class CallbackEvent(StrEnum):
@@ -41,12 +43,14 @@ class CallbackEvent(StrEnum):
     MISSED = "missed"  # the operator's phone was not answered or could not ring
     LOST = "lost"  # the engine restarted or lost AMI while dialling: the try does not count
     EXPIRE = "expire"
+    CANCEL = "cancel"
 
 
 OPEN_STATES = frozenset({CallbackState.PENDING, CallbackState.DIALING})
 TRANSITIONS: dict[tuple[CallbackState, CallbackEvent], CallbackState] = {
     (CallbackState.PENDING, CallbackEvent.DIAL): CallbackState.DIALING,
     (CallbackState.PENDING, CallbackEvent.EXPIRE): CallbackState.EXPIRED,
+    (CallbackState.PENDING, CallbackEvent.CANCEL): CallbackState.CANCELLED,
     (CallbackState.DIALING, CallbackEvent.ANSWERED): CallbackState.DONE,
     (CallbackState.DIALING, CallbackEvent.NOT_ANSWERED): CallbackState.PENDING,  # or FAILED
     (CallbackState.DIALING, CallbackEvent.MISSED): CallbackState.PENDING,

@@ -16,6 +16,7 @@ from core.identity import actor_of
 
 from . import schemas
 from .agents import IllegalTransition
+from .callbacks import IllegalCallbackTransition, is_virtual
 from .errors import UnknownOperator
 from .stats import per_operator
 from .supervision import Supervision
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float]]
                 ) -> dict[str, Any]:
     a = parts.acd.agents[agent_id]
-    ring = parts.acd.call_of_agent(agent_id)
+    ring = parts.acd.call_of_agent(agent_id) or parts.acd.callback_ringing(agent_id)
     return {
         "id": a.id, "state": a.state.value, "reason": a.reason, "reachable": a.reachable,
         "queues": list(a.queues),
@@ -39,7 +40,9 @@ def _agent_view(parts: AcdParts, agent_id: str, today: dict[str, dict[str, float
                                            "topic": ring.call.topic,
                                            "flow_path": list(ring.call.flow_path),
                                            "queued_at": ring.call.queued_at.isoformat()
-                                           if ring.call.queued_at else None},
+                                           if ring.call.queued_at else None,
+                                           # a screen pop that says it: we call them back
+                                           "callback": is_virtual(ring.call)},
         "today": today.get(a.id, {"calls": 0, "talk_s": 0.0}),
     }
 
@@ -127,6 +130,35 @@ async def live_events(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def list_callbacks(request: web.Request) -> web.Response:
+    """Open callbacks with their numbers (personal data: the access is audited)."""
+    parts = request.app[ACD]
+    actor = actor_of(request)
+    rows = parts.acd.open_callbacks()
+    await parts.supervision.audit(actor.name, "view-callbacks", "",
+                                  f"{len(rows)} open callbacks", request.remote or "")
+    return web.json_response({"callbacks": [{
+        "id": cb.id, "call_id": cb.call_id, "service": cb.service, "queue": cb.queue,
+        "number": cb.number, "state": cb.state.value, "attempts": cb.attempts,
+        "queued_at": cb.queued_at.isoformat(), "requested_at": cb.requested_at.isoformat(),
+        "not_before": cb.not_before.isoformat() if cb.not_before else None,
+        "position": place} for cb, place in rows]})
+
+
+async def cancel_callback(request: web.Request) -> web.Response:
+    parts = request.app[ACD]
+    try:
+        cb = parts.acd.cancel_callback(request.match_info["id"])
+    except IllegalCallbackTransition as exc:
+        raise json_error(409, "callback_in_progress", str(exc)) from exc
+    if cb is None:
+        raise json_error(404, "not_found", "no such open callback")
+    actor = actor_of(request)
+    await parts.supervision.audit(actor.name, "cancel-callback", cb.call_id, cb.id,
+                                  request.remote or "")
+    return web.json_response({"id": cb.id, "state": cb.state.value})
+
+
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     r.get("/api/agents", list_agents, STAFF)
@@ -136,6 +168,8 @@ def add_routes(app: web.Application) -> None:
     r.get("/api/queues", list_queues, STAFF)
     r.post("/api/calls/{id}/transfer", transfer_call, STAFF)  # operators: own call
     r.get("/api/events", live_events, STAFF)
+    r.get("/api/callbacks", list_callbacks, SUPERVISORS)
+    r.post("/api/callbacks/{id}/cancel", cancel_callback, SUPERVISORS)
 
 
 __all__ = ["Supervision", "add_routes"]

@@ -289,6 +289,11 @@ class Acd:
     def call_of_agent(self, agent_id: str) -> Ring | None:
         return next((r for r in self.talking.values() if r.agent.id == agent_id), None)
 
+    def callback_ringing(self, agent_id: str) -> Ring | None:
+        """A callback ringing this operator (their screen shows whom they will call)."""
+        return next((r for r in self.ringing.values()
+                     if r.agent.id == agent_id and is_virtual(r.call)), None)
+
     # ---- decisions and mechanics ----------------------------------------------------------------
     def dispatch(self) -> None:
         if not self.synced:
@@ -621,6 +626,28 @@ class Acd:
         self._callback_changed(cb)
         self.dispatch()
         return cb
+
+    def cancel_callback(self, callback_id: str) -> Callback | None:
+        """A supervisor cancels a waiting callback; IllegalCallbackTransition while it is
+        being dialled. None if there is no open callback by that id."""
+        cb = self.callbacks.get(callback_id)
+        if cb is None:
+            return None
+        cb.apply(CallbackEvent.CANCEL, self.tracker.clock(), self._policy_of(cb))
+        self._drop_callback(cb)
+        self.dispatch()
+        return cb
+
+    def open_callbacks(self) -> list[tuple[Callback, int | None]]:
+        """Open callbacks in service order, with their place in their line (None while
+        dialled)."""
+        out = []
+        for cb in self.callbacks.values():
+            line = self.waiting.lines.get(cb.queue, [])
+            place = next((i + 1 for i, c in enumerate(line) if is_virtual(c) and c.id == cb.id),
+                         None)
+            out.append((cb, place))
+        return sorted(out, key=lambda item: (-item[0].priority, item[0].queued_at))
 
     def load_callbacks(self, callbacks: Iterable[Callback]) -> None:
         """Open callbacks from the database after a restart: back in line in their places.

@@ -237,6 +237,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "connection": ("リアルタイム更新", "Live updates"),
     "phone": ("電話機", "Phone"),
     "reachable": ("登録済み", "registered"),
+    "callback_pop": ("折り返し電話", "Callback"),
     "unreachable": ("未登録", "not registered"),
     "st_unreachable": ("電話機未登録", "phone not registered"),
     "occupancy": ("稼働率(登録済みの受付中オペレーター)", "Occupancy (registered operators)"),

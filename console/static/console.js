@@ -168,7 +168,8 @@
       $("#reason").disabled = !can.includes("away");
       const c = a.call;
       $("#call-live").hidden = !(c && (a.state === "ringing" || a.state === "on_call"));
-      $("#call-caller").textContent = c ? c.caller : "—";
+      // a callback: the operator is rung first, then the citizen is dialled
+      $("#call-caller").textContent = c ? (c.callback ? T.callback_pop + " → " : "") + c.caller : "—";
       $("#call-language").textContent = c ? (language(c.language) || "—") : "—";
       $("#call-service").textContent = c ? service(c.service) : "—";
       $("#call-topic").textContent = c ? (topic(c.topic) || "—") : "—";

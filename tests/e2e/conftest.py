@@ -357,7 +357,10 @@ def write_test_config(dest: Path) -> None:
     # bursts run fast (the water flow is pointed at it below; operators serve both queues)
     main["queues"] = [
         {"id": "city", "ring_timeout": 8, "wrap_up": 8, "max_wait": 120,
-         "announce_every": 10},
+         "announce_every": 10,
+         # offered after 30 s of waiting (tests/e2e/test_callback.py); never sooner
+         "callback": {"key": "5", "after": 30, "min_expected_wait": 7200, "attempts": 2,
+                      "retry_delay": 10, "ring": 20}},
         {"id": "water", "ring_timeout": 8, "wrap_up": 1, "max_wait": 120},
     ]
     main["services"][1]["queue"] = "water"

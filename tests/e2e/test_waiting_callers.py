@@ -60,7 +60,8 @@ class HoldWatch(AmiWatch):
                 if e["Event"] == "Newexten"]
 
     def played(self, caller: str, sound: str) -> int:
-        return self.hold_steps(caller).count(("Playback", sound))
+        # Background: a key pressed while it is said is heard (the callback offer's)
+        return self.hold_steps(caller).count(("Background", sound))
 
 
 @contextmanager
@@ -144,13 +145,13 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _at_entry(steps: list[tuple[str, str]], sound: str) -> bool:
-    """The sound played before the hold loop's first music (or with no music yet, while it
-    plays): at entry."""
+    """The sound played before the hold loop's first music (WaitExten with music; or with no
+    music yet, while it plays): at entry."""
     apps = [app for app, _ in steps]
-    if ("Playback", sound) not in steps:
+    if ("Background", sound) not in steps:
         return False
-    return "MusicOnHold" not in apps or steps.index(("Playback", sound)) < apps.index(
-        "MusicOnHold")
+    return "WaitExten" not in apps or steps.index(("Background", sound)) < apps.index(
+        "WaitExten")
 
 
 def test_a_waiting_caller_hears_the_position_at_entry_and_again_only_when_it_changes(
