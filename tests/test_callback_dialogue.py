@@ -208,3 +208,24 @@ async def test_no_offer_no_callback(world: tuple[
     wrong = Session(call.uniqueid, "f" * 32, ["1"])  # another call's id on this channel
     await agi.handle(wrong)  # type: ignore[arg-type]
     assert wrong.heard == [] and not store.rows
+
+
+async def test_stored_callbacks_take_their_places_again_after_a_restart(world: tuple[
+        Acd, CallbackAgi, CallTracker, Clock, Store]) -> None:
+    acd, _, tracker, clock, store = world
+    live = await waiting(acd, tracker, clock, caller="08055556666", n=3)
+    earlier = live.queued_at - timedelta(minutes=5)  # type: ignore[operator]
+    later = live.queued_at + timedelta(minutes=5)  # type: ignore[operator]
+    dialling = Callback("a" * 32, "c" * 32, "city", "city", MOBILE, "ja", None, 0, earlier,
+                        earlier, CallbackState.DIALING, attempts=1)
+    waiting_one = Callback("b" * 32, "d" * 32, "city", "city", "07012345678", "en", None, 0,
+                           later, later)
+    store.rows = {cb.id: cb for cb in (dialling, waiting_one)}
+    acd.load_callbacks([dataclasses.replace(dialling), dataclasses.replace(waiting_one)])
+    line = acd.waiting.lines["city"]
+    assert [c.id for c in line] == ["a" * 32, live.id, "b" * 32]  # by entry time
+    assert acd.callbacks["a" * 32].state is CallbackState.PENDING  # the lost try is redone
+    assert acd.callbacks["a" * 32].attempts == 1  # and not counted
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert store.rows["a" * 32].state is CallbackState.PENDING  # stored as such
