@@ -266,7 +266,9 @@ class Acd:
     def channel_hungup(self, uniqueid: str) -> None:
         if self._seen is not None:
             self._seen.hung_up.add(uniqueid)
-        attempt = self._attempts.pop(uniqueid, None)
+        # a leg still ringing ends through its Originate's outcome (Asterisk may report its
+        # Hangup first); putting the callback back now would let a second operator take it
+        attempt = None if uniqueid in self.ringing else self._attempts.pop(uniqueid, None)
         if attempt is not None and attempt[0].state is CallbackState.DIALING:
             # the leg ended without MadoCallback (lost event): the try does not count
             self._callback_back_in_line(waiting_call(attempt[0]), CallbackEvent.LOST)

@@ -138,6 +138,24 @@ async def test_the_third_revision_adds_the_satisfaction_tables(database_url: str
         await db.close()
 
 
+async def test_the_fourth_revision_adds_callbacks(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.upgrade("0003")
+        assert "callbacks" not in await _tables(db)
+        await db.upgrade("0004")
+        assert "callbacks" in await _tables(db)
+        async with db.engine.connect() as conn:
+            columns = await conn.run_sync(lambda c: {
+                col["name"] for col in inspect(c).get_columns("calls")})
+            indexes = await conn.run_sync(lambda c: {
+                i["name"]: i["unique"] for i in inspect(c).get_indexes("callbacks")})
+        assert "callback_of" in columns
+        assert indexes["uq_callbacks_open_number"]
+    finally:
+        await db.close()
+
+
 async def test_a_database_from_before_migrations_keeps_its_rows(
         database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     db = Database(database_url)
