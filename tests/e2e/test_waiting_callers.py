@@ -61,7 +61,7 @@ class HoldWatch(AmiWatch):
 
     def played(self, caller: str, sound: str) -> int:
         # Background: a key pressed while it is said is heard (the callback offer's)
-        return self.hold_steps(caller).count(("Background", sound))
+        return self.hold_steps(caller).count(("BackGround", sound))
 
 
 @contextmanager
@@ -148,9 +148,9 @@ def _at_entry(steps: list[tuple[str, str]], sound: str) -> bool:
     """The sound played before the hold loop's first music (WaitExten with music; or with no
     music yet, while it plays): at entry."""
     apps = [app for app, _ in steps]
-    if ("Background", sound) not in steps:
+    if ("BackGround", sound) not in steps:
         return False
-    return "WaitExten" not in apps or steps.index(("Background", sound)) < apps.index(
+    return "WaitExten" not in apps or steps.index(("BackGround", sound)) < apps.index(
         "WaitExten")
 
 
