@@ -3,10 +3,12 @@
 Formulas (each a ratio; None when the denominator is zero, never a made-up 0 or 100 %):
 
 - offered            calls that asked for an operator: they reached the waiting line
-                     (answered, abandoned while waiting or ringing, overflowed). Calls that
-                     ended in the IVR (closed hours, self-service, hung up in the menu) were
-                     never offered to an operator.
+                     (answered, abandoned while waiting or ringing, overflowed, left the line
+                     for a callback). Calls that ended in the IVR (closed hours, self-service,
+                     hung up in the menu) were never offered to an operator. The center's
+                     own callback calls (outcome "callback") are never offered nor answered.
 - answer rate        answered ÷ offered                                        target ≥ 80 %
+                     a caller who booked a callback is offered and not answered live
 - quick-answer rate  answered within 9 s (3 rings) ÷ answered                  target ≥ 80 %
                      the clock starts at the waiting line (Call.time_to_answer); ≤ 9.0 s counts
 - first-contact      (完了 + 一部完了 + 転送F) ÷ (answered − その他)              target ≥ 50 %
@@ -20,6 +22,12 @@ Formulas (each a ratio; None when the denominator is zero, never a made-up 0 or 
 - AHT                (Σ talk + Σ after-call work) ÷ answered (seconds)
 - occupancy          (time on calls + ringing + after-call work) ÷ (that + time available),
                      from the operators' state history; time away or logged out is not staffed
+
+Callbacks (shown beside the answer rate, no target), over the callbacks the period's calls
+booked: done (the citizen answered a callback: its call record, linked by callback_of),
+failed (every attempt unanswered), expired (the service closed first), pending (still
+waiting or being dialled); the mean time from the request to the citizen's answer; and
+- answer rate including callbacks   (answered + callbacks done) ÷ offered
 """
 
 from __future__ import annotations
@@ -35,11 +43,6 @@ from core.interactions import OutcomeClass
 
 DEFAULT_SHORT_ABANDON_S = 5.0
 TARGETS: Mapping[str, float] = {"answer_rate": 0.80, "quick_answer_rate": 0.80, "fcr": 0.50}
-
-# outcomes of calls that reached the waiting line (core.calls.Call.outcome)
-
-
-
 
 RESOLVED = frozenset({OutcomeClass.COMPLETE, OutcomeClass.PARTIAL, OutcomeClass.TRANSFER_FAQ})
 
@@ -109,6 +112,7 @@ class Kpi:
     abandoned: int = 0
     short_abandoned: int = 0
     overflow: int = 0
+    callback_requested: int = 0  # left the line for a callback: offered, not answered live
     wait_answered_s: float = 0.0
     talk_s: float = 0.0
     wrap_up_s: float = 0.0
@@ -154,7 +158,8 @@ class Kpi:
         return {
             "offered": self.offered, "answered": self.answered, "quick": self.quick,
             "abandoned": self.abandoned, "short_abandoned": self.short_abandoned,
-            "overflow": self.overflow, "records": self.records,
+            "overflow": self.overflow, "callback_requested": self.callback_requested,
+            "records": self.records,
             "without_record": self.answered - self.records, "resolved": self.resolved,
             "excluded": self.excluded, "classes": dict(sorted(self.classes.items())),
             "answer_rate": r(self.answer_rate), "quick_answer_rate": r(self.quick_answer_rate),
@@ -184,6 +189,8 @@ def add_call(k: Kpi, call: CallFacts, interaction: InteractionFacts | None,
             k.excluded += cls is OutcomeClass.OTHER
     elif call.outcome == Outcome.OVERFLOW:
         k.overflow += 1
+    elif call.outcome == Outcome.CALLBACK_REQUESTED:
+        k.callback_requested += 1  # kept their place as a callback: not an abandon
     else:
         k.abandoned += 1
         if call.wait_s is not None and call.wait_s < short_abandon_s:
@@ -234,3 +241,64 @@ def compute(calls: Sequence[CallFacts], interactions: Mapping[str, InteractionFa
         if key is not None:
             add_spans(groups.setdefault(key(span.at), Kpi()), (span,))
     return total, dict(sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class CallbackFacts:
+    """One callback a call of the period booked."""
+
+    call_id: str  # the inbound call that asked
+    state: str | None  # acd.callbacks.CallbackState's value; None: not stored
+    requested_at: datetime | None
+    reached_at: datetime | None  # the citizen answered (the callback's call record)
+
+
+@dataclass
+class CallbackKpi:
+    """The callbacks booked by the calls of a period, and the answer rate counting them."""
+
+    offered: int = 0  # the period's offered calls (the answer rate's denominator)
+    answered: int = 0  # answered live
+    requested: int = 0
+    done: int = 0
+    failed: int = 0
+    expired: int = 0
+    pending: int = 0  # waiting for their turn or their next attempt, or being dialled
+    reached_s: float = 0.0  # Σ request → the citizen's answer, over `timed`
+    timed: int = 0
+
+    @property
+    def mean_to_reach_s(self) -> float | None:
+        return ratio(self.reached_s, self.timed)
+
+    @property
+    def answer_rate_with_callbacks(self) -> float | None:
+        return ratio(self.answered + self.done, self.offered)
+
+    def as_json(self) -> dict[str, Any]:
+        mean, rate = self.mean_to_reach_s, self.answer_rate_with_callbacks
+        return {"requested": self.requested, "done": self.done, "failed": self.failed,
+                "expired": self.expired, "pending": self.pending,
+                "mean_to_reach_s": None if mean is None else round(mean, 1),
+                "answer_rate_with_callbacks": None if rate is None else round(rate, 4)}
+
+
+def callback_kpi(k: Kpi, booked: Iterable[CallbackFacts]) -> CallbackKpi:
+    """`k`: the period's KPIs; `booked`: a fact per call of the period that asked for a
+    callback. A callback counts as done when its citizen answered (or its state says so);
+    one not stored, or still open, is pending."""
+    out = CallbackKpi(offered=k.offered, answered=k.answered)
+    for cb in booked:
+        out.requested += 1
+        if cb.reached_at is not None or cb.state == "done":
+            out.done += 1
+            if cb.reached_at is not None and cb.requested_at is not None:
+                out.reached_s += max(0.0, (cb.reached_at - cb.requested_at).total_seconds())
+                out.timed += 1
+        elif cb.state == "failed":
+            out.failed += 1
+        elif cb.state == "expired":
+            out.expired += 1
+        else:
+            out.pending += 1
+    return out

@@ -39,6 +39,7 @@ async def kpi_report(service: KpiService, start: datetime, end: datetime,
     by, short_abandon_s = schemas.grouping(by), schemas.short_abandon(short_abandon_s)
     short = service.short_abandon_s if short_abandon_s is None else short_abandon_s
     total, groups = await service.kpis(start, end, svc, by, short)
+    callbacks = await service.callbacks(start, end, svc, total)
     answers = await service.survey_answers(start, end, svc)
     by_key = citizen_by(answers, by_period(by)) if by is not None else {}
     keys = sorted({*groups, *by_key})
@@ -46,6 +47,8 @@ async def kpi_report(service: KpiService, start: datetime, end: datetime,
             "targets": dict(TARGETS), "short_abandon_s": short,
             "satisfaction_targets": {"citizen": CITIZEN_TARGET, "staff": STAFF_TARGET},
             "total": total.as_json(),
+            # beside the answer rate: what became of the callbacks these calls booked
+            "callbacks": callbacks.as_json(),
             "satisfaction": {
                 "citizen": citizen(answers).as_json(),
                 "by_service": {k: c.as_json()

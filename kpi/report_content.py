@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import report_satisfaction as sat
-from .formulas import TARGETS, Kpi
+from .formulas import TARGETS, CallbackKpi, Kpi
 from .report_charts import Chart, charts, month_days
 from .report_data import MonthData
 from .report_notes import notes, period
@@ -111,6 +111,17 @@ def summary(k: Kpi, t: Lang) -> list[str]:
     return lines
 
 
+def callback_lines(c: CallbackKpi, t: Lang) -> list[str]:
+    """Beside the answer rate, when the month's callers booked callbacks (notes: how)."""
+    if not c.requested:
+        return []
+    mean = c.mean_to_reach_s
+    return [t("callbacks", requested=c.requested, done=c.done, failed=c.failed,
+              expired=c.expired, pending=c.pending,
+              mean="—" if mean is None else t.pick(f"{mean / 60:.1f}分", f"{mean / 60:.1f} min"),
+              rate=t.pct(c.answer_rate_with_callbacks))]
+
+
 def content(data: MonthData, t: Lang) -> Content:
     levels = _table(t("col_group"), t)
     target = {n: t.target(v) for n, v in TARGETS.items()}
@@ -129,7 +140,8 @@ def content(data: MonthData, t: Lang) -> Content:
         lang=t.code, title=t("title", month=month), doc_title=t("doc_title", month=month),
         meta=[t("scope", service=service), period(data, t),
               t("generated", at=t.time(data.generated_at))],
-        summary=summary(data.total, t) + sat.summary(data.satisfaction, t), levels=levels,
+        summary=(summary(data.total, t) + callback_lines(data.callbacks, t)
+                 + sat.summary(data.satisfaction, t)), levels=levels,
         legend=t("legend"), satisfaction=satisfaction(data, t),
         proposals=[p.text(t) for p in data.proposals], charts=charts(data, t), by_day=by_day,
         no_days=t("e_calls"), charts_follow=t("charts_follow"),

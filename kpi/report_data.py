@@ -15,7 +15,7 @@ from core.clock import CITY_TZ
 from core.interactions import OutcomeClass
 from store.models import CallRecord
 
-from .formulas import Kpi, compute
+from .formulas import CallbackKpi, Kpi, compute
 from .http import parse_time
 from .proposals import Proposal, proposals, satisfaction_proposals
 from .report_satisfaction import MonthSatisfaction, month_satisfaction
@@ -45,6 +45,7 @@ class MonthData:
     short_abandon_s: float = 0.0
     names: Mapping[str, str] = field(default_factory=dict)  # service id → name
     satisfaction: MonthSatisfaction = field(default_factory=MonthSatisfaction)
+    callbacks: CallbackKpi = field(default_factory=CallbackKpi)
 
     def service_name(self, service_id: str) -> str:
         return self.names.get(service_id, service_id)
@@ -86,12 +87,16 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
     _, by_half = compute(facts, ifacts, spans, "halfhour", short)
     by_service = {s: compute([f for f in facts if f.service == s], ifacts, (), None, short)[0]
                   for s in sorted({f.service for f in facts})}
-    topics: Counter[str] = Counter(i.topic for i in inter)
+    # a callback's own call is the center's, and repeats the topic of the call that booked
+    # it: topics count each citizen's call once, like the KPIs
+    callback_calls = {r.id for r in rows if r.outcome == Outcome.CALLBACK}
+    inter_calls = [i for i in inter if i.call_id not in callback_calls]
+    topics: Counter[str] = Counter(i.topic for i in inter_calls)
     for r in rows:
-        if r.topic and r.id not in ifacts:
+        if r.topic and r.id not in ifacts and r.id not in callback_calls:
             topics[r.topic] += 1
     unresolved: Counter[str] = Counter(
-        i.topic for i in inter
+        i.topic for i in inter_calls
         if i.outcome_class in (OutcomeClass.PUT_THROUGH.value, OutcomeClass.TRANSFER.value))
     satisfaction = month_satisfaction(await service.survey_answers(start, end, svc),
                                       await service.staff_ratings(start, end))
@@ -106,4 +111,5 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
         + satisfaction_proposals(satisfaction.citizen, satisfaction.staff), outcomes,
         ended_in_ivr=sum(r.outcome == Outcome.ENDED_IN_IVR for r in rows),
         recovered=sum(r.outcome == Outcome.RECOVERED for r in rows),
-        short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction)
+        short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction,
+        callbacks=await service.callbacks(start, end, svc, total))

@@ -28,12 +28,22 @@ def notes(data: MonthData, t: Lang) -> list[str]:
             "" if data.complete else
             f"月の途中({t.time(data.generated_at)})に作成したため、その時点までの実績です。"))
         out.append(
-            "着信: IVRを経てオペレーターの待ち呼に入った通話(応答・待ち中の放棄・あふれ)。"
+            "着信: IVRを経てオペレーターの待ち呼に入った通話(応答・待ち中の放棄・あふれ・"
+            "折り返し電話の予約)。"
             f"IVRで終了した通話(時間外・自動案内で完結・メニュー中の切断){data.ended_in_ivr}件"
-            "は含みません。折り返し電話の機能はなく、かけ直しは新しい着信として数えます。")
+            "は含みません。かけ直しは新しい着信として数えます。")
         out.append(f"応答率 = 応答件数 ÷ 着信件数(目標 {t.target(TARGETS['answer_rate'])})。"
                    f"あふれ(待ち時間が上限を超え、あふれ先の案内・転送へ回した通話){k.overflow}件"
                    "は着信に含み、応答にも放棄にも含まないため、応答率を下げます。")
+        if data.callbacks.requested:
+            out.append(
+                "折り返し電話: 待ち中に折り返しを予約した通話は着信に含み、応答にも放棄にも"
+                "含みません。センターからかけた折り返しの通話は着信にも応答にも数えません。"
+                "この月の着信が予約した折り返しを、かけたのが翌月でも数えます。完了 = 市民が"
+                "折り返しに応答した件数、不成立 = どの発信にも応答がなかった件数、期限切れ = "
+                "受付時間外となり取り消された件数、未完了 = 順番待ちまたは発信中の件数。"
+                "平均は予約から市民の応答までの時間です。折り返しを含む応答率 = "
+                "(応答件数 + 折り返し完了件数)÷ 着信件数(参考値、目標なし)。")
         out.append(f"即応率 = 9秒(3コール)以内に応答した件数 ÷ 応答件数(目標 "
                    f"{t.target(TARGETS['quick_answer_rate'])})。待ち時間は待ち呼に入った時点"
                    "から数え、IVRの案内の時間は含みません。")
@@ -84,15 +94,24 @@ def notes(data: MonthData, t: Lang) -> list[str]:
         f" Made during the month ({t.time(data.generated_at)}): figures up to then."))
     out.append(
         "Offered: calls that reached the operators' waiting line after the IVR (answered, "
-        "abandoned while waiting, overflowed). The "
+        "abandoned while waiting, overflowed, booked a callback). The "
         f"{data.ended_in_ivr} call(s) that ended in the IVR (closed hours, self-service, hung "
-        "up in the menu) are not offered. There is no call-back: a caller who calls again is "
-        "a new call.")
+        "up in the menu) are not offered. A caller who calls again is a new call.")
     out.append(
         f"Answer rate = answered ÷ offered (target {t.target(TARGETS['answer_rate'])}). "
         f"Overflowed calls ({k.overflow}: waited past the queue's maximum and were sent to "
         "the overflow message or number) are offered but neither answered nor abandoned, so "
         "they lower the answer rate.")
+    if data.callbacks.requested:
+        out.append(
+            "Callbacks: a caller who booked a callback while waiting is offered, and neither "
+            "answered nor abandoned; the center's callback calls are never offered nor "
+            "answered. The callbacks booked by this month's calls are counted, even if made "
+            "the month after. Done = the citizen answered a callback; failed = no attempt was "
+            "answered; expired = cancelled when the service closed; pending = waiting for its "
+            "turn or being dialled. The mean runs from the booking to the citizen's answer. "
+            "Answer rate including callbacks = (answered + callbacks done) ÷ offered (for "
+            "information, no target).")
     out.append(
         "Quick-answer rate = answered within 9 s (3 rings) ÷ answered (target "
         f"{t.target(TARGETS['quick_answer_rate'])}). The wait starts at the waiting line; "

@@ -43,6 +43,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "counts": ("着信 {offered}件、応答 {answered}件、放棄 {abandoned}件、あふれ {overflow}件",
                "{offered} calls offered, {answered} answered, {abandoned} abandoned, "
                "{overflow} overflowed"),
+    "callbacks": ("折り返し電話: 予約 {requested}件(完了 {done}件、不成立 {failed}件、期限切れ "
+                  "{expired}件、未完了 {pending}件)、予約から応答までの平均 {mean}、"
+                  "折り返しを含む応答率 {rate}",
+                  "Callbacks: {requested} booked ({done} done, {failed} failed, {expired} "
+                  "expired, {pending} pending); booking to the citizen's answer {mean} on "
+                  "average; answer rate including callbacks {rate}"),
     "legend": ("赤字は目標未達、「—」は分母が0件で計算できない値です。定義は注記を参照。",
                "Red: target missed. \"—\": nothing to divide by. Definitions in the notes."),
     # KPI names (仕様書 9) and table headers

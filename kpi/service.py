@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.calls import Outcome
 from core.interactions import OutcomeClass
 from store.db import Database
 from store.models import (
     AgentStateChange,
+    CallbackRow,
     CallRecord,
     InteractionRecord,
     StaffRating,
@@ -24,14 +26,19 @@ from store.models import (
 from .errors import CallUnknown, DuplicateRecord, InvalidRecord, NotYourCall
 from .formulas import (
     DEFAULT_SHORT_ABANDON_S,
+    CallbackFacts,
+    CallbackKpi,
     CallFacts,
     InteractionFacts,
     Kpi,
     StateSpan,
+    callback_kpi,
     compute,
 )
 from .satisfaction import AnswerFacts, RatingFacts
 from .schemas import NewInteraction, months_of
+
+IN_CHUNK = 500  # ids per IN (...): well under both databases' parameter limits
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,39 @@ class KpiService:
         spans = await self.spans(start, end) if not service else []
         short = self.short_abandon_s if short_abandon_s is None else short_abandon_s
         return compute(call_facts(calls), interaction_facts(inter), spans, by, short)
+
+    async def callbacks(self, start: datetime, end: datetime, service: str | None,
+                        kpi: Kpi) -> CallbackKpi:
+        """The callbacks booked by the calls offered in [start, end) (`kpi`: their KPIs),
+        however late they were made: a callback's own call record may fall in a later
+        period, and never counts as offered there."""
+        stmt = select(CallRecord.id).where(
+            CallRecord.offered_at >= start, CallRecord.offered_at < end,
+            CallRecord.outcome == Outcome.CALLBACK_REQUESTED.value)
+        if service:
+            stmt = stmt.where(CallRecord.service == service)
+        rows: dict[str, CallbackRow] = {}
+        reached: dict[str, datetime] = {}
+        async with self.db.sessions() as session:
+            ids = list((await session.scalars(stmt)).all())
+            for i in range(0, len(ids), IN_CHUNK):
+                chunk = ids[i:i + IN_CHUNK]
+                for row in (await session.scalars(select(CallbackRow).where(
+                        CallbackRow.call_id.in_(chunk)).order_by(
+                            CallbackRow.requested_at))).all():
+                    rows.setdefault(row.call_id, row)  # one a call; the first, if ever more
+                for of, at in (await session.execute(
+                        select(CallRecord.callback_of, CallRecord.answered_at).where(
+                            CallRecord.callback_of.in_(chunk),
+                            CallRecord.outcome == Outcome.CALLBACK.value,
+                            CallRecord.answered_at.is_not(None)))).all():
+                    if of is not None and at is not None and (of not in reached
+                                                              or at < reached[of]):
+                        reached[of] = at
+        return callback_kpi(kpi, [
+            CallbackFacts(cid, rows[cid].state if cid in rows else None,
+                          rows[cid].requested_at if cid in rows else None, reached.get(cid))
+            for cid in ids])
 
 
 def call_facts(rows: Sequence[CallRecord]) -> list[CallFacts]:

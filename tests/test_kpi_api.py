@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp.test_utils import TestClient
 
 from madoguchi.engine import Engine
-from store.models import CallRecord
+from store.models import CallbackRow, CallRecord
 
 T0 = datetime(2026, 11, 2, 0, 10, tzinfo=UTC)  # 2026-11-02 09:10 Tokyo
 
@@ -101,3 +101,56 @@ async def test_staffing_from_history(api: tuple[TestClient, Engine, dict[str, st
     body = await resp.json()
     assert resp.status == 200 and body["days"] == 1
     assert body["slots"]["09:00"]["calls"] == 5 and body["slots"]["09:00"]["positions"] >= 1
+
+
+def booked(n: int, state: str) -> CallbackRow:
+    asked = T0 + timedelta(minutes=n, seconds=50)
+    return CallbackRow(id=f"b{n}", call_id=f"c{n}", service="city", queue="city",
+                       number="0901234567"[:-1] + str(n % 10), language="ja", topic="tax",
+                       priority=0, queued_at=asked - timedelta(seconds=30), requested_at=asked,
+                       state=state, attempts=1, not_before=None, last_status="",
+                       agent_id="7001", result_call_id=None, updated_at=asked)
+
+
+def ours(n: int, of: str, at: datetime) -> CallRecord:
+    """The center's callback call, answered by the citizen at `at`."""
+    r = row(n, "answered", 0, 60)
+    r.outcome, r.callback_of, r.offered_at, r.answered_at = "callback", of, at, at
+    r.queued_at, r.ended_at, r.wait_s = None, at + timedelta(seconds=60), None
+    return r
+
+
+async def test_callbacks_beside_the_answer_rate(
+        api: tuple[TestClient, Engine, dict[str, str]]) -> None:
+    client, engine, auth = api
+    await seed(engine)  # city: 4 offered, 3 answered, 1 abandoned
+    asked = T0 + timedelta(minutes=6, seconds=50)
+    async with engine.db.sessions() as s, s.begin():
+        s.add_all([row(n, "callback_requested", 30) for n in (6, 7, 8, 9)])
+        s.add_all([booked(6, "done"), booked(7, "failed"), booked(8, "pending"),
+                   booked(9, "expired")])
+        # c6's callback reached the citizen 15 min after the request, the next day: it
+        # counts for c6's day; and an older call's callback, made today, is nobody's offer
+        s.add_all([ours(60, "c6", asked + timedelta(days=1, minutes=15)),
+                   ours(61, "c0", T0 + timedelta(minutes=30))])
+    resp = await client.get("/api/kpi?service=city&from=2026-11-02&to=2026-11-02",
+                            headers=auth)
+    body = await resp.json()
+    t = body["total"]
+    assert (t["offered"], t["answered"], t["abandoned"], t["callback_requested"]) == (
+        8, 3, 1, 4)
+    assert t["answer_rate"] == round(3 / 8, 4)  # a callback is not a live answer
+    assert t["aht_s"] == round(350 / 3, 1)  # nothing of the callback calls' talk
+    assert body["callbacks"] == {
+        "requested": 4, "done": 1, "failed": 1, "expired": 1, "pending": 1,
+        "mean_to_reach_s": float(24 * 3600 + 15 * 60),
+        "answer_rate_with_callbacks": round((3 + 1) / 8, 4)}
+    # the next day holds only the callback call: nothing offered there
+    nxt = await (await client.get("/api/kpi?from=2026-11-03&to=2026-11-03",
+                                  headers=auth)).json()
+    assert (nxt["total"]["offered"], nxt["total"]["answered"]) == (0, 0)
+    assert nxt["callbacks"]["requested"] == 0
+    assert nxt["callbacks"]["answer_rate_with_callbacks"] is None
+    staffing = await (await client.get("/api/kpi/staffing?from=2026-11-02&to=2026-11-02",
+                                       headers=auth)).json()
+    assert staffing["slots"]["09:00"]["calls"] == 9  # 5 + 4 booked; no callback call

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kpi.formulas import (
+    CallbackFacts,
     CallFacts,
     InteractionFacts,
     Kpi,
@@ -14,6 +15,7 @@ from kpi.formulas import (
     StateSpan,
     abandon_rate,
     answer_rate,
+    callback_kpi,
     compute,
     fcr,
     quick_answer_rate,
@@ -113,3 +115,45 @@ def test_state_history_cut_to_period() -> None:
     # a's time away (00:35–01:10 UTC) is cut at the half-hour 01:00
     assert got == [("a", "available", 600), ("a", "away", 600), ("a", "away", 1500),
                    ("a", "on_call", 600), ("a", "wrap_up", 300), ("b", "available", 600)]
+
+
+def test_a_booked_callback_is_offered_not_answered_and_not_abandoned() -> None:
+    booked = call(13, "callback_requested", 240)
+    # the center's callback call: answered by an operator, yet never offered nor answered
+    ours = CallFacts("city", T0, "callback", True, None, 300, "c14")
+    k = compute([*CALLS, booked, ours], {**RECORDS, "c14": InteractionFacts("c14", C.COMPLETE)})[0]
+    assert (k.offered, k.answered, k.abandoned, k.overflow, k.callback_requested) == (
+        12, 8, 2, 1, 1)
+    assert k.answer_rate == pytest.approx(8 / 12)
+    assert k.abandon_rate == pytest.approx((2 - 1) / (12 - 1))
+    assert (k.talk_s, k.resolved) == (615, 3)  # nothing of the callback call
+    assert k.as_json()["callback_requested"] == 1
+
+
+def test_callback_figures_and_the_answer_rate_including_them() -> None:
+    asked = T0 + timedelta(minutes=2)
+    bookers = [CallFacts("city", T0, "callback_requested", False, 200, None, f"b{n}")
+               for n in range(1, 9)]
+    k = compute([*CALLS, *bookers], RECORDS)[0]
+    assert (k.offered, k.answered) == (19, 8)
+    booked = [
+        CallbackFacts("b1", "done", asked, asked + timedelta(minutes=10)),
+        CallbackFacts("b2", "done", asked, asked + timedelta(minutes=30)),
+        # the citizen answered, its state not stored yet: done, timed
+        CallbackFacts("b3", "dialing", asked, asked + timedelta(minutes=20)),
+        CallbackFacts("b4", "failed", asked, None),
+        CallbackFacts("b5", "expired", asked, None),
+        CallbackFacts("b6", "pending", asked, None),
+        CallbackFacts("b7", "dialing", asked, None),
+        CallbackFacts("b8", None, None, None),  # not stored: still pending as far as known
+    ]
+    c = callback_kpi(k, booked)
+    assert (c.requested, c.done, c.failed, c.expired, c.pending) == (8, 3, 1, 1, 3)
+    assert c.mean_to_reach_s == pytest.approx(20 * 60)
+    assert k.answer_rate == pytest.approx(8 / 19)  # the spec's rate: callbacks not in it
+    assert c.answer_rate_with_callbacks == pytest.approx((8 + 3) / 19)
+    assert c.as_json() == {"requested": 8, "done": 3, "failed": 1, "expired": 1, "pending": 3,
+                           "mean_to_reach_s": 1200.0,
+                           "answer_rate_with_callbacks": round(11 / 19, 4)}
+    empty = callback_kpi(Kpi(), [])
+    assert empty.mean_to_reach_s is None and empty.answer_rate_with_callbacks is None

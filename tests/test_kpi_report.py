@@ -24,13 +24,15 @@ from kpi.formulas import Kpi
 from kpi.proposals import proposals
 from kpi.report import month_data, write_report
 from kpi.report_charts import charts, close
+from kpi.report_content import callback_lines
 from kpi.report_font import report_rc
+from kpi.report_notes import notes
 from kpi.report_pdf import wrap
 from kpi.report_text import Lang
 from kpi.service import KpiService
 from madoguchi.cli import main
 from store.db import Database
-from store.models import AgentStateChange, CallRecord, InteractionRecord
+from store.models import AgentStateChange, CallbackRow, CallRecord, InteractionRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = datetime(2026, 11, 4, 0, 0, tzinfo=UTC)  # 09:00 Tokyo
@@ -123,6 +125,43 @@ async def test_month_data_and_proposals(service: KpiService, tmp_path: Path) -> 
     assert '<html lang="en">' in page and "Improvement proposals" in page
     assert "add 1 seat(s)" in page
     assert pdf_path.read_bytes().startswith(b"%PDF")
+
+
+async def test_callbacks_in_the_month(service: KpiService) -> None:
+    asked = DAY + timedelta(hours=3)
+    booking = call(40, DAY + timedelta(hours=3), False, 60)
+    booking.outcome = "callback_requested"
+    reached = call(41, asked + timedelta(minutes=19, seconds=45), True, 0)  # answered +20 min
+    reached.outcome, reached.callback_of, reached.queued_at = "callback", "c40", None
+    states = {"c40": "done", "c42": "failed"}
+    other = call(42, DAY + timedelta(hours=3, minutes=5), False, 30)
+    other.outcome = "callback_requested"
+    rows = [CallbackRow(id=f"b{c}", call_id=c, service="city", queue="city",
+                        number=f"090123400{n}", language="ja", topic="garbage", priority=0,
+                        queued_at=asked, requested_at=asked, state=st, attempts=1,
+                        not_before=None, last_status="", agent_id="7001",
+                        result_call_id=None, updated_at=asked)
+            for n, (c, st) in enumerate(states.items())]
+    async with service.db.sessions() as s, s.begin():
+        s.add_all([booking, reached, other, *rows])
+    data = await month_data(service, "2026-11")
+    assert (data.total.offered, data.total.answered, data.total.abandoned) == (16, 9, 5)
+    c = data.callbacks
+    assert (c.requested, c.done, c.failed, c.pending) == (2, 1, 1, 0)
+    assert data.topics["garbage"] == 14 + 2  # the callback call repeats c40's topic: not again
+    ja, en = Lang("ja"), Lang("en")
+    assert callback_lines(c, ja) == [
+        "折り返し電話: 予約 2件(完了 1件、不成立 1件、期限切れ 0件、未完了 0件)、予約から"
+        "応答までの平均 20.0分、折り返しを含む応答率 62.5%"]
+    assert callback_lines(c, en) == [
+        "Callbacks: 2 booked (1 done, 1 failed, 0 expired, 0 pending); booking to the "
+        "citizen's answer 20.0 min on average; answer rate including callbacks 62.5%"]
+    assert any("(応答件数 + 折り返し完了件数)÷ 着信件数" in n for n in notes(data, ja))
+    assert any("Answer rate including callbacks = (answered + callbacks done) ÷ offered" in n
+               for n in notes(data, en))
+    quiet = await month_data(service, "2026-10")
+    assert callback_lines(quiet.callbacks, ja) == []
+    assert not any("Answer rate including callbacks" in n for n in notes(quiet, en))
 
 
 async def test_the_report_is_japanese_by_default_with_the_font_embedded(
