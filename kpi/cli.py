@@ -60,6 +60,12 @@ def kpi_table(report: dict[str, Any]) -> str:
     lines.append(f"satisfaction (points of 100): citizens {score(c)} (target ≥ "
                  f"{c['target']:.0f}; {c['answers']} answer(s) from {c['responses']} call(s)),"
                  f" staff {score(st)} (target ≥ {st['target']:.0f}; {st['ratings']} rating(s))")
+    cb = report.get("callbacks")
+    if cb and cb["requested"]:
+        lines.append(f"callbacks: {cb['requested']} booked, {cb['done']} done, {cb['failed']} "
+                     f"failed, {cb['expired']} expired, {cb['cancelled']} cancelled, "
+                     f"{cb['pending']} pending; answer rate including callbacks "
+                     f"{_pct(cb['answer_rate_with_callbacks'])}")
     return "\n".join(lines)
 
 

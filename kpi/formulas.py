@@ -263,6 +263,7 @@ class CallbackKpi:
     done: int = 0
     failed: int = 0
     expired: int = 0
+    cancelled: int = 0  # by a supervisor (the citizen asked, or it was booked twice)
     pending: int = 0  # waiting for their turn or their next attempt, or being dialled
     reached_s: float = 0.0  # Σ request → the citizen's answer, over `timed`
     timed: int = 0
@@ -278,7 +279,8 @@ class CallbackKpi:
     def as_json(self) -> dict[str, Any]:
         mean, rate = self.mean_to_reach_s, self.answer_rate_with_callbacks
         return {"requested": self.requested, "done": self.done, "failed": self.failed,
-                "expired": self.expired, "pending": self.pending,
+                "expired": self.expired, "cancelled": self.cancelled,
+                "pending": self.pending,
                 "mean_to_reach_s": None if mean is None else round(mean, 1),
                 "answer_rate_with_callbacks": None if rate is None else round(rate, 4)}
 
@@ -299,6 +301,8 @@ def callback_kpi(k: Kpi, booked: Iterable[CallbackFacts]) -> CallbackKpi:
             out.failed += 1
         elif cb.state == "expired":
             out.expired += 1
+        elif cb.state == "cancelled":
+            out.cancelled += 1
         else:
             out.pending += 1
     return out

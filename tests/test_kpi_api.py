@@ -142,7 +142,7 @@ async def test_callbacks_beside_the_answer_rate(
     assert t["answer_rate"] == round(3 / 8, 4)  # a callback is not a live answer
     assert t["aht_s"] == round(350 / 3, 1)  # nothing of the callback calls' talk
     assert body["callbacks"] == {
-        "requested": 4, "done": 1, "failed": 1, "expired": 1, "pending": 1,
+        "requested": 4, "done": 1, "failed": 1, "expired": 1, "cancelled": 0, "pending": 1,
         "mean_to_reach_s": float(24 * 3600 + 15 * 60),
         "answer_rate_with_callbacks": round((3 + 1) / 8, 4)}
     # the next day holds only the callback call: nothing offered there

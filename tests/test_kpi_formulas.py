@@ -152,7 +152,8 @@ def test_callback_figures_and_the_answer_rate_including_them() -> None:
     assert c.mean_to_reach_s == pytest.approx(20 * 60)
     assert k.answer_rate == pytest.approx(8 / 19)  # the spec's rate: callbacks not in it
     assert c.answer_rate_with_callbacks == pytest.approx((8 + 3) / 19)
-    assert c.as_json() == {"requested": 8, "done": 3, "failed": 1, "expired": 1, "pending": 3,
+    assert c.as_json() == {"requested": 8, "done": 3, "failed": 1, "expired": 1,
+                           "cancelled": 0, "pending": 3,
                            "mean_to_reach_s": 1200.0,
                            "answer_rate_with_callbacks": round(11 / 19, 4)}
     empty = callback_kpi(Kpi(), [])
