@@ -134,6 +134,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "err_too_large": ("データが大きすぎます", "Too large"),
     "err_illegal_transition": ("今の状態ではできません", "Not possible in this state"),
     "err_transfer_refused": ("転送できない番号です", "Transfers to this number are not allowed"),
+    "err_callback_in_progress": ("この折り返し電話は発信中のため取り消せません",
+                                 "This callback is being dialled and cannot be cancelled"),
     # transfers and the survey mark both need a call an operator is talking on
     "err_not_connected": ("この通話はオペレーターにつながっていません",
                           "The call is not connected to an operator"),

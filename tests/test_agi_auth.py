@@ -345,7 +345,8 @@ def test_secrets_rotate_changes_the_secret_and_the_generated_dialplan(
     secrets_file = state / "secrets.json"
     old = json.loads(secrets_file.read_text(encoding="utf-8"))
     dialplan = (etc / "extensions.conf").read_text(encoding="utf-8")
-    assert dialplan.count(f",{old['fastagi_secret']},") == 5  # every AGI() call
+    agi_calls = dialplan.count("AGI(agi://")
+    assert agi_calls >= 5 and dialplan.count(f",{old['fastagi_secret']},") == agi_calls
 
     assert main([*base, "secrets", "--rotate"]) == 0
     out = capsys.readouterr().out
@@ -357,7 +358,7 @@ def test_secrets_rotate_changes_the_secret_and_the_generated_dialplan(
     assert not list(state.glob("secrets.tmp"))
     dialplan = (etc / "extensions.conf").read_text(encoding="utf-8")
     assert old["fastagi_secret"] not in dialplan
-    assert dialplan.count(f",{new['fastagi_secret']},") == 5
+    assert dialplan.count(f",{new['fastagi_secret']},") == agi_calls
     assert "not running" in out and new["fastagi_secret"] not in out
     # `secrets` without --rotate prints what it always did, and no FastAGI secret
     assert main([*base, "secrets"]) == 0
