@@ -43,6 +43,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     from recordings.config import recording_settings
 
     recording_settings(settings)  # the feature's own section, validated before anything starts
+    from bookings.settings import booking_settings
+
+    booking_settings(settings)
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents], env)
 
 

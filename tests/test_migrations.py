@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, inspect, select
 
+import bookings.models
 import console.directory
 import console.sessions
 from console.models import ConsoleUser
@@ -32,6 +33,7 @@ from store.models import (
 )
 
 assert console.directory and console.sessions  # their tables are part of the metadata
+assert bookings.models
 ROOT = Path(__file__).resolve().parents[1]
 # what the releases before migrations made with create_all (the baseline revision)
 BASELINE_TABLES = ("calls", "recordings", "recording_agents", "audit_log", "deletion_reports",
@@ -133,6 +135,19 @@ async def test_the_third_revision_adds_the_satisfaction_tables(database_url: str
         await db.upgrade()
         assert await db.revision() == migrate.head()
         assert {"survey_answers", "staff_ratings"} <= await _tables(db)
+        assert await _schema_diff(db) == []
+    finally:
+        await db.close()
+
+
+async def test_the_fourth_revision_adds_the_bookings_tables(database_url: str) -> None:
+    db = Database(database_url)
+    tables = {"booking_events", "booking_sessions", "bookings"}
+    try:
+        await db.upgrade("0003")
+        assert not tables & await _tables(db)
+        await db.upgrade("0004")
+        assert tables <= await _tables(db)
         assert await _schema_diff(db) == []
     finally:
         await db.close()
