@@ -73,6 +73,7 @@ class Channel(StrEnum):
     WEB = "web"
     DESK = "desk"
     IVR = "ivr"
+    SYSTEM = "system"  # the retention purge
 
 
 @dataclass(frozen=True)
