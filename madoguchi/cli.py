@@ -218,6 +218,9 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
+    from bookings.cli import add_commands as add_booking_commands
+
+    add_booking_commands(sub)  # bookings purge | draw; its tables join export and erase
     from console.cli import add_parser as add_users_parser
 
     add_users_parser(sub)  # users add | list; import directory | faq
