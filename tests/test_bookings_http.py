@@ -245,3 +245,17 @@ async def test_a_catalogue_csv_with_a_bad_line_imports_nothing(app_client: App) 
     op = await client.post("/api/bookings/import", data=(HEADER + good).encode(),
                            headers={**_staff(console, "operator"), "Content-Type": "text/csv"})
     assert op.status == 403
+
+
+async def test_the_console_page_prefills_the_caller_for_the_desk(app_client: App) -> None:
+    client, _, console = app_client
+    page = await client.get("/console/bookings", params={"caller": "0312345678",
+                                                         "call": "c-42"},
+                            headers=_staff(console, "operator"))
+    text = await page.text()
+    assert page.status == 200 and 'data-caller="0312345678"' in text
+    assert 'data-call="c-42"' in text and 'id="bk-event"' not in text  # no catalogue form
+    odd = await client.get("/console/bookings", params={"caller": '"><script>'},
+                           headers=_staff(console, "supervisor"))
+    text = await odd.text()
+    assert 'data-caller=""' in text and 'id="bk-event"' in text
