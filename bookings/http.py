@@ -4,6 +4,7 @@ city). Thin: parsing, protections and rendering around BookingService."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +16,17 @@ from core.access import PUBLIC, READERS, STAFF, SUPERVISORS, Routes
 from core.errors import ApiError, json_object
 from core.identity import actor_of
 
-from . import catalogue, numbers, pages, schemas
-from .errors import BookingNotFound, EventNotFound, InvalidField, RateLimited, SessionNotFound
+from . import catalogue, numbers, pages, participants_pdf, schemas
+from .errors import (
+    BookingError,
+    BookingNotFound,
+    EventNotFound,
+    InvalidField,
+    RateLimited,
+    SessionNotFound,
+)
 from .guard import COOKIE, Csrf, RateLimit
+from .participants_pdf import Font
 from .service import BookingService, Channel, EventView, Found, Who
 from .settings import BookingSettings
 
@@ -38,6 +47,7 @@ class Bookings:
     service: BookingService
     settings: BookingSettings = field(default_factory=BookingSettings)
     csrf: Csrf = field(default_factory=Csrf)
+    font: Font | None = None  # a Japanese font for the PDF list (the application's)
 
     def __post_init__(self) -> None:
         self.writes = RateLimit(self.settings.public_writes_per_minute)
@@ -261,6 +271,24 @@ async def participants_csv(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
+async def participants_pdf_file(request: web.Request) -> web.Response:
+    b = request.app[BOOKINGS]
+    if b.font is None:
+        raise BookingError("no Japanese font is configured for PDF lists; use the CSV",
+                           status=503, error_id="pdf_unavailable")
+    listing = await b.service.participants(_session_id(request), _who(request))
+    font = b.font
+    try:
+        body = await asyncio.to_thread(participants_pdf.render, listing, font)
+    except Exception as exc:  # the font missing (ReportFontMissing): say so, not a 500
+        raise BookingError(f"the PDF could not be drawn: {exc}", status=503,
+                           error_id="pdf_unavailable") from exc
+    name = f"participants-{listing.event.id}-{listing.session.id}.pdf"
+    return web.Response(body=body, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 async def counts(request: web.Request) -> web.Response:
     return web.json_response({"by_channel": await request.app[BOOKINGS].service.counts()})
 
@@ -317,6 +345,8 @@ def add_routes(app: web.Application) -> None:
     r.post("/api/bookings/import", import_catalogue, SUPERVISORS)
     # lists for the city
     r.get("/api/bookings/sessions/{session}/participants.csv", participants_csv, READERS)
+    r.get("/api/bookings/sessions/{session}/participants.pdf", participants_pdf_file,
+          READERS)
     r.get("/api/bookings/counts", counts, READERS)
     # the desk: operators book, cancel and change for a caller
     r.get("/api/bookings/search", search, STAFF)

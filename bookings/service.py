@@ -333,6 +333,20 @@ class BookingService:
         await s.refresh(sess)
         return Found(booking, sess, ev)
 
+    async def book_for_caller(self, session_id: int, phone: str, party: int = 1, *,
+                              resident: bool = True, age: int | None = None,
+                              call_id: str | None = None) -> Found:
+        """For an IVR flow node: a booking by the caller's number (channel ivr). The caller
+        gives no name by keys; staff see the phone in the participant list."""
+        req = BookingRequest(session_id=session_id, name="", furigana="", phone=phone,
+                             party=party, note="", resident=resident, age=age)
+        return await self.book(req, Who("ivr", call_id or "ivr", Channel.IVR), call_id)
+
+    async def cancel_for_caller(self, number: str, phone: str,
+                                call_id: str | None = None) -> Found:
+        """For an IVR flow node: cancel by booking number, from the phone that booked."""
+        return await self.cancel(number, phone, Who("ivr", call_id or "ivr", Channel.IVR))
+
     async def _take(self, s: AsyncSession, session_id: int, n: int) -> bool:
         result = await s.execute(
             update(BookingSession)

@@ -23,6 +23,7 @@ from ivr.http import IVR
 from ivr.http import add_routes as add_ivr_routes
 from kpi.http import KPI
 from kpi.http import add_routes as add_kpi_routes
+from kpi.report_font import report_font
 from recordings.http import RECORDINGS
 from recordings.http import add_routes as add_recording_routes
 from survey.http import SURVEY
@@ -103,7 +104,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     app[IVR] = engine.ivr_state
     app[KPI] = engine.kpi
     app[SURVEY] = engine.survey
-    app[BOOKINGS] = Bookings(engine.bookings, engine.booking_settings)
+    # the PDF participant list is drawn in the monthly report's font
+    app[BOOKINGS] = Bookings(engine.bookings, engine.booking_settings, font=report_font)
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         async with engine.running():  # a failed start has already stopped what it started

@@ -259,3 +259,16 @@ async def test_the_console_page_prefills_the_caller_for_the_desk(app_client: App
                            headers=_staff(console, "supervisor"))
     text = await odd.text()
     assert 'data-caller=""' in text and 'id="bk-event"' in text
+
+
+async def test_the_participant_list_as_pdf(app_client: App) -> None:
+    client, _svc, sid = await _setup(app_client)
+    _, _, console = app_client
+    token = await _token(client)
+    await client.post("/book/events/yoga", data={**FORM, "session_id": str(sid),
+                                                 "csrf": token, "name": "$x^2$ 山田"})
+    resp = await client.get(f"/api/bookings/sessions/{sid}/participants.pdf",
+                            headers=_staff(console, "city_viewer"))
+    body = await resp.read()
+    assert resp.status == 200 and body.startswith(b"%PDF")
+    assert resp.headers["Content-Type"] == "application/pdf"

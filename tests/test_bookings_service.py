@@ -239,3 +239,18 @@ async def test_the_purge_removes_bookings_past_retention(
     purged = await svc.purge(90, ADMIN)
     assert purged.bookings == 1 and len(purged.numbers) == 1
     assert await _count(svc) == 0
+
+
+async def test_a_flow_node_lists_books_and_cancels_for_the_caller(
+        service: tuple[BookingService, Clock]) -> None:
+    svc, _ = service
+    await svc.save_event(event(category="sports"), ADMIN)
+    await svc.save_event(event("other", category="kouza"), ADMIN)
+    views = await svc.open_events("sports")
+    assert [v.row.id for v in views] == ["yoga"]
+    sid = views[0].sessions[0].row.id
+    found = await svc.book_for_caller(sid, "03-1234-5678",
+                                      party=2, call_id="call-7")
+    assert found.booking.channel == "ivr" and found.booking.call_id == "call-7"
+    done = await svc.cancel_for_caller(found.booking.number, found.booking.phone, "call-7")
+    assert done.booking.status == "cancelled"
