@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.access import PUBLIC, READERS, STAFF, SUPERVISORS, Routes
+from core.access import ANYONE, PUBLIC, READERS, STAFF, SUPERVISORS, Routes
 from core.errors import ApiError, json_object
 from core.identity import actor_of
 
@@ -338,7 +338,8 @@ def add_routes(app: web.Application) -> None:
     r.post("/book/cancel", cancel, PUBLIC)
     r.static("/book/static", STATIC)
     # the catalogue: admins and supervisors
-    r.get("/api/bookings/events", list_events, STAFF)
+    # the catalogue holds no personal data: every staff role and the city viewer read it
+    r.get("/api/bookings/events", list_events, ANYONE)
     r.post("/api/bookings/events", save_event, SUPERVISORS)
     r.post("/api/bookings/events/{id}/delete", delete_event, SUPERVISORS)
     r.post("/api/bookings/events/{id}/draw", draw, SUPERVISORS)

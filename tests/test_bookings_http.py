@@ -272,3 +272,14 @@ async def test_the_participant_list_as_pdf(app_client: App) -> None:
     body = await resp.read()
     assert resp.status == 200 and body.startswith(b"%PDF")
     assert resp.headers["Content-Type"] == "application/pdf"
+
+
+async def test_the_city_viewer_sees_lists_and_counts_not_the_desk(app_client: App) -> None:
+    client, _, console = app_client
+    page = await client.get("/console/bookings", headers=_staff(console, "city_viewer"))
+    text = await page.text()
+    assert page.status == 200 and 'id="bk-counts"' in text
+    assert 'id="bk-book"' not in text and 'id="bk-search"' not in text
+    desk = await (await client.get("/console/bookings",
+                                   headers=_staff(console, "operator"))).text()
+    assert 'id="bk-counts"' not in desk and 'id="bk-book"' in desk

@@ -32,7 +32,7 @@
     const cat = $("#bk-category").value.trim();
     const resp = await api("GET", "/api/bookings/events" + (cat ? "?category=" + encodeURIComponent(cat) : ""));
     const tbody = $("#bk-events tbody");
-    const select = $("#bk-session");
+    const select = $("#bk-session") || document.createElement("select");
     tbody.textContent = ""; select.textContent = "";
     for (const ev of resp.data.events || []) {
       for (const s of ev.sessions) {
@@ -93,9 +93,25 @@
     }
   }
 
-  $("#bk-reload").addEventListener("click", loadEvents);
+  async function loadCounts() {
+    const tbody = $("#bk-counts tbody");
+    if (!tbody) { return; }
+    const resp = await api("GET", "/api/bookings/counts");
+    tbody.textContent = "";
+    const names = { web: "ウェブ / web", desk: "電話(オペレーター) / desk", ivr: "自動音声 / IVR" };
+    for (const [channel, n] of Object.entries(resp.data.by_channel || {})) {
+      const tr = document.createElement("tr");
+      cell(tr, names[channel] || channel);
+      for (const k of ["confirmed", "waiting", "applied", "cancelled"]) { cell(tr, String(n[k] || 0)); }
+      tbody.appendChild(tr);
+    }
+  }
+
+  $("#bk-reload").addEventListener("click", () => { loadEvents(); loadCounts(); });
+  const desk = $("#bk-book");
+  if (desk) {
   $("#bk-search").addEventListener("submit", search);
-  $("#bk-book").addEventListener("submit", async (ev) => {
+  desk.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const age = $("#bk-age").value;
     const data = {
@@ -109,6 +125,7 @@
     say("#bk-book-result", resp, "申込番号 / number: " + resp.data.display + " (" + resp.data.status + ")");
     loadEvents();
   });
+  }
   const form = $("#bk-event");
   if (form) {
     form.addEventListener("submit", async (ev) => {
@@ -129,5 +146,6 @@
     });
   }
   loadEvents();
-  if (body.dataset.caller) { search(); }
+  loadCounts();
+  if (body.dataset.caller && desk) { search(); }
 })();
