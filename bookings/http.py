@@ -106,6 +106,10 @@ async def _form(request: web.Request) -> dict[str, Any]:
     return out
 
 
+async def to_list(_request: web.Request) -> web.Response:
+    raise web.HTTPMovedPermanently("/book/")
+
+
 async def list_page(request: web.Request) -> web.Response:
     b = request.app[BOOKINGS]
     try:
@@ -331,6 +335,7 @@ async def desk_change(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = Routes(app)
     # the public side: citizens, no login (protected by CSRF cookie and rate limits)
+    r.get("/book", to_list, PUBLIC)
     r.get("/book/", list_page, PUBLIC)
     r.get("/book/events/{id}", event_page, PUBLIC)
     r.post("/book/events/{id}", book, PUBLIC)

@@ -412,7 +412,7 @@ class BookingService:
         for b in waiting:
             if b.id in chosen and await self._take(s, session_id, b.party):
                 b.status, b.updated_at = Status.CONFIRMED.value, now
-                _audit(s, now, Who(who.name, who.client, who.channel), "booking_promote",
+                _audit(s, now, who, "booking_promote",
                        f"number={b.number} session={session_id} by=cancellation", b.call_id)
 
     async def change(self, number: str, party: int, who: Who, note: str | None = None

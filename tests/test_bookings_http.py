@@ -56,6 +56,8 @@ def _staff(console: Console, role: str) -> dict[str, str]:
 
 async def test_a_citizen_books_and_cancels_without_login(app_client: App) -> None:
     client, svc, sid = await _setup(app_client)
+    short = await client.get("/book", allow_redirects=False)
+    assert (short.status, short.headers["Location"]) == (301, "/book/")
     listing = await client.get("/book/")
     text = await listing.text()
     assert listing.status == 200 and "ヨガ教室" in text and "Yoga class" in text
