@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from .formulas import (
 )
 from .satisfaction import AnswerFacts, RatingFacts
 from .schemas import NewInteraction, months_of
+
+BookingCounts = Callable[[datetime, datetime], Awaitable[Mapping[str, Mapping[str, int]]]]
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class KpiService:
         self.live_call = live_call
         self.clock = clock
         self.short_abandon_s = short_abandon_s
+        # bookings made in [start, end) by channel and status, for the monthly report; set
+        # by the application (bookings is another feature), None where none are taken
+        self.booking_counts: BookingCounts | None = None
 
     async def _call_ref(self, call_id: str) -> CallRef:
         async with self.db.sessions() as session:

@@ -212,9 +212,14 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     from ivr.cli import add_parser as add_flows_parser
 
     add_flows_parser(sub)  # flows check | simulate | schema
+    from bookings.service import BookingService
     from kpi.cli import add_commands as add_kpi_commands
+    from kpi.service import KpiService
 
-    add_kpi_commands(sub)  # kpi | staffing | report
+    def with_bookings(kpi: KpiService) -> None:  # the monthly report counts bookings too
+        kpi.booking_counts = BookingService(kpi.db).counts
+
+    add_kpi_commands(sub, with_bookings)  # kpi | staffing | report
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)

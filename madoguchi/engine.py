@@ -128,6 +128,7 @@ class Engine:
         self.booking_settings = booking_settings(settings)
         self.bookings = BookingService(self.db, self.tracker.clock,
                                        ports.board_status(self.ivr_state))
+        self.kpi.booking_counts = self.bookings.counts  # the monthly report's bookings
         self.booking_purge = PurgeJob(self.bookings, self.booking_settings, settings.state_dir)
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
                              self._received, self._enqueue, on_survey=self._survey_answered)

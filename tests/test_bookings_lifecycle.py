@@ -21,7 +21,7 @@ from core.settings import load_settings
 from harness.offline_engine import offline_config
 from madoguchi.cli import main
 from store.db import Database
-from tests.bookings_data import ADMIN, WEB, event, request
+from tests.bookings_data import ADMIN, DESK, NOW, WEB, event, request
 
 
 def _seed(url: str, days_ago: int, rule: str = "first_come", event_id: str = "old") -> str:
@@ -106,3 +106,35 @@ def test_draw_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main([*base, "bookings", "draw", "old"]) == 1
     assert "drawn already" in capsys.readouterr().err
     assert main([*base, "bookings", "draw"]) == 2
+
+
+def test_the_monthly_report_counts_bookings_by_channel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MADOGUCHI_DATABASE_URL", raising=False)
+    config, state = offline_config(tmp_path), tmp_path / "state"
+    state.mkdir(mode=0o700)
+    url = load_settings(config, state).database_url
+
+    async def seed() -> None:
+        db = Database(url)
+        try:
+            await db.create_schema()
+            svc = BookingService(db, clock=lambda: NOW)
+            await svc.save_event(event(), ADMIN)
+            sid = (await svc.event("yoga")).sessions[0].row.id
+            await svc.book(request(sid, phone="0311110001"), WEB)
+            await svc.book(request(sid, phone="0311110002"), WEB)
+            done = await svc.book(request(sid, phone="0311110003"), DESK)
+            await svc.cancel(done.booking.number, None, DESK)
+        finally:
+            await db.close()
+    asyncio.run(seed())
+    base = ["--config", str(config), "--state", str(state)]
+    month = NOW.strftime("%Y-%m")
+    assert main([*base, "report", "--month", month, "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    html = (tmp_path / "r" / f"report-{month}.html").read_text(encoding="utf-8")
+    assert "講座・催しの申込(受付経路別)" in html
+    assert "<tr><td>ウェブ</td><td>2</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>" in html
+    assert "<td>電話(オペレーター)</td><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td>" in html
