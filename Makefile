@@ -57,6 +57,7 @@ bench: pbx
 	$(BIN)/python -m bench.micro
 	$(BIN)/python -m bench.load --calls 100 --rate 1 --operators 5
 	$(BIN)/python -m bench.load --knee 20,40,60,80,90
+	$(BIN)/python -m bench.bookings
 
 clean-state:
 	rm -rf $(STATE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -56,7 +57,7 @@ CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
 NAMES: web.AppKey[NameBook] = web.AppKey("console_names", NameBook)
 HERE = Path(__file__).parent
-PAGES = ("desk", "wallboard", "viewer", "admin")
+PAGES = ("desk", "wallboard", "viewer", "bookings", "admin")
 FAVICON = HERE / "static" / "favicon.svg"
 STAFF_RATINGS = "/api/staff-satisfaction"  # the city staff's monthly ratings (another feature's)
 
@@ -155,6 +156,20 @@ async def logout(request: web.Request) -> web.StreamResponse:
     resp = web.HTTPSeeOther("/console/login")
     resp.del_cookie("madoguchi_session", path="/")
     raise resp
+
+
+_CALLER = re.compile(r"[0-9+]{1,24}")
+_CALL = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+async def bookings_page(request: web.Request) -> web.StreamResponse:
+    """Course and event bookings (the page talks to /api/bookings): the desk books for the
+    caller of ?caller= (pre-filled) and links the booking to ?call=."""
+    caller = request.query.get("caller", "")
+    call = request.query.get("call", "")
+    return _render(request, "bookings.html",
+                   caller=caller if _CALLER.fullmatch(caller) else "",
+                   call=call if _CALL.fullmatch(call) else "")
 
 
 async def desk(request: web.Request) -> web.StreamResponse:
@@ -383,6 +398,7 @@ def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> N
     r.get("/console/wallboard", wallboard, SUPERVISORS)
     r.get("/console/viewer", viewer, READERS)
     r.get("/console/admin", admin, ADMIN_ONLY)
+    r.get("/console/bookings", bookings_page, ANYONE)  # city viewers: lists and counts
     r.post("/console/admin/users", add_user, ADMIN_ONLY)
     r.post("/console/admin/users/{name}", change_user, ADMIN_ONLY)
     r.post("/console/admin/import", import_csv, ADMIN_ONLY)

@@ -26,6 +26,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wallboard": ("ウォールボード", "Wallboard"),
     "viewer": ("通話記録の閲覧", "Call records"),
     "admin": ("管理", "Admin"),
+    "bookings": ("講座・催しの申込", "Bookings"),
     "role_admin": ("管理者", "admin"),
     "role_supervisor": ("スーパーバイザー", "supervisor"),
     "role_operator": ("オペレーター", "operator"),

@@ -77,7 +77,11 @@ def _run(args: argparse.Namespace,
         db = Database(settings.database_url)
         try:
             await db.create_schema()
-            print(await job(KpiService(db), settings))
+            service = KpiService(db)
+            extend = getattr(args, "extend_kpi", None)
+            if extend is not None:  # the application's additions (bookings' counts)
+                extend(service)
+            print(await job(service, settings))
         except KpiError as exc:
             print(f"madoguchi: {exc}", flush=True)
             return 2
@@ -131,8 +135,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run(args, job)
 
 
-def add_commands(sub: Any) -> None:
-    """Called by madoguchi.cli.build_parser with its sub-parser collection."""
+def add_commands(sub: Any, extend: Callable[[KpiService], None] | None = None) -> None:
+    """Called by madoguchi.cli.build_parser with its sub-parser collection; `extend` gives
+    the report what other features count (set on the KpiService before it runs)."""
 
     def period_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--from", dest="start", help="date, month (YYYY-MM) or ISO time "
@@ -158,4 +163,4 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", default="reports", help="folder for the HTML and PDF files")
     p.add_argument("--lang", choices=["ja", "en"], default="ja",
                    help="language of the report (default: Japanese)")
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cmd_report, extend_kpi=extend)

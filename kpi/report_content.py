@@ -85,6 +85,8 @@ class Content:
     notes: list[str]
     headings: dict[str, str]
     satisfaction: Satisfaction | None = None
+    bookings: Table | None = None  # None: not in this report (one service, or no bookings)
+    no_bookings: str = ""
 
 
 def summary(k: Kpi, t: Lang) -> list[str]:
@@ -122,6 +124,22 @@ def callback_lines(c: CallbackKpi, t: Lang) -> list[str]:
               rate=t.pct(c.answer_rate_with_callbacks))]
 
 
+BOOKING_STATUSES = ("confirmed", "waiting", "applied", "lost", "cancelled")
+
+
+def bookings(data: MonthData, t: Lang) -> Table | None:
+    """Bookings made in the month by channel: how many, in each status."""
+    if data.bookings is None:
+        return None
+    table = Table([t("bk_channel"), *(t(f"bk_{s}") for s in BOOKING_STATUSES)])
+    for channel in ("web", "desk", "ivr"):
+        counts = data.bookings.get(channel, {})
+        if counts:
+            table.rows.append([t(f"bk_{channel}"),
+                               *(str(counts.get(s, 0)) for s in BOOKING_STATUSES)])
+    return table
+
+
 def content(data: MonthData, t: Lang) -> Content:
     levels = _table(t("col_group"), t)
     target = {n: t.target(v) for n, v in TARGETS.items()}
@@ -146,6 +164,8 @@ def content(data: MonthData, t: Lang) -> Content:
         proposals=[p.text(t) for p in data.proposals], charts=charts(data, t), by_day=by_day,
         no_days=t("e_calls"), charts_follow=t("charts_follow"),
         bullet=t("bullet"), notes=notes(data, t),
+        bookings=bookings(data, t), no_bookings=t("bk_none"),
         headings={h: t(f"h_{h}") for h in ("summary", "levels", "proposals", "charts",
                                            "by_day", "notes", "satisfaction", "sat_answers",
-                                           "sat_operators", "sat_low", "sat_comments")})
+                                           "sat_operators", "sat_low", "sat_comments",
+                                           "bookings")})

@@ -46,6 +46,8 @@ class MonthData:
     names: Mapping[str, str] = field(default_factory=dict)  # service id → name
     satisfaction: MonthSatisfaction = field(default_factory=MonthSatisfaction)
     callbacks: CallbackKpi = field(default_factory=CallbackKpi)
+    # course and event bookings of the month by channel and status (all services only)
+    bookings: dict[str, dict[str, int]] | None = None
 
     def service_name(self, service_id: str) -> str:
         return self.names.get(service_id, service_id)
@@ -112,4 +114,12 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
         ended_in_ivr=sum(r.outcome == Outcome.ENDED_IN_IVR for r in rows),
         recovered=sum(r.outcome == Outcome.RECOVERED for r in rows),
         short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction,
-        callbacks=await service.callbacks(start, end, svc, total))
+        callbacks=await service.callbacks(start, end, svc, total),
+        bookings=await _bookings(service, start, end) if not svc else None)
+
+
+async def _bookings(service: KpiService, start: datetime,
+                    end: datetime) -> dict[str, dict[str, int]] | None:
+    if service.booking_counts is None:
+        return None
+    return {k: dict(v) for k, v in (await service.booking_counts(start, end)).items()}

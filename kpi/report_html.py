@@ -36,6 +36,14 @@ def _satisfaction(c: Content) -> str:
     return "\n".join(out)
 
 
+def _bookings(c: Content) -> str:
+    if c.bookings is None:
+        return ""
+    e = html.escape
+    body = _table(c.bookings) if c.bookings.rows else f"<p>{e(c.no_bookings)}</p>"
+    return f"<h2>{e(c.headings['bookings'])}</h2>\n{body}"
+
+
 def render_html(c: Content) -> str:
     e = html.escape
     h = c.headings
@@ -60,6 +68,7 @@ text-align:right}} td:first-child{{text-align:left}} .miss{{color:#b00;font-weig
 {_table(c.levels)}
 <p>{e(c.legend)}</p>
 {_satisfaction(c)}
+{_bookings(c)}
 <h2>{e(h["proposals"])}</h2>
 <ul>{"".join(f"<li>{e(p)}</li>" for p in c.proposals)}</ul>
 <h2>{e(h["charts"])}</h2>

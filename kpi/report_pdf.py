@@ -167,6 +167,16 @@ def _satisfaction(pages: TextPages, c: Content) -> None:
             pages.text(item, SMALL, indent=0.25, lead=c.bullet, before=0.02)
 
 
+def _bookings(pages: TextPages, c: Content) -> None:
+    if c.bookings is None:
+        return
+    pages.heading(c.headings["bookings"])
+    if c.bookings.rows:
+        pages.table(c.bookings)
+    else:
+        pages.text(c.no_bookings)
+
+
 def render_pdf(c: Content, path: Path) -> None:
     h = c.headings
     with PdfPages(path) as pdf:
@@ -181,6 +191,7 @@ def render_pdf(c: Content, path: Path) -> None:
         pages.table(c.levels)
         pages.text(c.legend, SMALL)
         _satisfaction(pages, c)
+        _bookings(pages, c)
         pages.heading(h["proposals"])
         for p in c.proposals:
             pages.text(p, indent=0.25, lead=c.bullet, before=0.03)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from .satisfaction import AnswerFacts, RatingFacts
 from .schemas import NewInteraction, months_of
 
 IN_CHUNK = 500  # ids per IN (...): well under both databases' parameter limits
+BookingCounts = Callable[[datetime, datetime], Awaitable[Mapping[str, Mapping[str, int]]]]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ class KpiService:
         self.live_call = live_call
         self.clock = clock
         self.short_abandon_s = short_abandon_s
+        # bookings made in [start, end) by channel and status, for the monthly report; set
+        # by the application (bookings is another feature), None where none are taken
+        self.booking_counts: BookingCounts | None = None
 
     async def _call_ref(self, call_id: str) -> CallRef:
         async with self.db.sessions() as session:

@@ -43,6 +43,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     from recordings.config import recording_settings
 
     recording_settings(settings)  # the feature's own section, validated before anything starts
+    from bookings.settings import booking_settings
+
+    booking_settings(settings)
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents], env)
 
 
@@ -209,12 +212,20 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     from ivr.cli import add_parser as add_flows_parser
 
     add_flows_parser(sub)  # flows check | simulate | schema
+    from bookings.service import BookingService
     from kpi.cli import add_commands as add_kpi_commands
+    from kpi.service import KpiService
 
-    add_kpi_commands(sub)  # kpi | staffing | report
+    def with_bookings(kpi: KpiService) -> None:  # the monthly report counts bookings too
+        kpi.booking_counts = BookingService(kpi.db).counts
+
+    add_kpi_commands(sub, with_bookings)  # kpi | staffing | report
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
+    from bookings.cli import add_commands as add_booking_commands
+
+    add_booking_commands(sub)  # bookings purge | draw; its tables join export and erase
     from console.cli import add_parser as add_users_parser
 
     add_users_parser(sub)  # users add | list; import directory | faq

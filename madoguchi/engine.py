@@ -38,6 +38,9 @@ from ami_bridge.ami_events import DeviceStateChange, Hangup, parse_event
 from ami_bridge.dialplan import AgiScript, UserEvent
 from ami_bridge.fastagi import AgiSession, FastAgiServer
 from ami_bridge.pbx.confgen import Layout
+from bookings.retention import PurgeJob
+from bookings.service import BookingService
+from bookings.settings import booking_settings
 from core.calls import Call, CallTracker, Outcome, TransferStep
 from core.environ import Environ, resolve
 from core.satisfaction import points
@@ -75,9 +78,11 @@ JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offer
 #   the background jobs or Asterisk are touched;
 # - the resync stops before the ACD it rebuilds, the ACD and supervision before AMI, through
 #   which the ACD writes its last facts to the channels;
+# - the bookings purge needs the database, and stops before it closes;
 # - FastAGI starts last and so stops first: no new call arrives while the rest stops.
 PARTS = ("state_lock", "ivr_service", "database", "journal_replay", "agent_history",
-         "callbacks", "closing_calls", "recording_jobs", "journal_replay_task", "ami",
+         "callbacks", "closing_calls", "recording_jobs", "booking_purge",
+         "journal_replay_task", "ami",
          "supervision", "acd", "resync", "sighup", "fastagi")
 
 
@@ -130,6 +135,12 @@ class Engine:
         # calls marked for the post-call survey (API) and its answers (from the IVR)
         self.survey = SurveyService(self.db, self.ami, ports.CallsForSurvey(self.acd),
                                     self.tracker.clock)
+        # course and event bookings; the IVR's event board stops those it cancels or postpones
+        self.booking_settings = booking_settings(settings)
+        self.bookings = BookingService(self.db, self.tracker.clock,
+                                       ports.board_status(self.ivr_state))
+        self.kpi.booking_counts = self.bookings.counts  # the monthly report's bookings
+        self.booking_purge = PurgeJob(self.bookings, self.booking_settings, settings.state_dir)
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
                              self._received, self._enqueue, on_survey=self._survey_answered)
         agi = settings.fastagi
@@ -235,6 +246,14 @@ class Engine:
             yield
         finally:
             await self.recording_jobs.stop()
+
+    @asynccontextmanager
+    async def _booking_purge(self) -> AsyncIterator[None]:
+        self.booking_purge.start()  # once now, then on its timer
+        try:
+            yield
+        finally:
+            await self.booking_purge.stop()
 
     @asynccontextmanager
     async def _journal_replay_task(self) -> AsyncIterator[None]:

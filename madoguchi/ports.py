@@ -30,6 +30,17 @@ from recordings.service import RecordingService
 from survey.service import LiveCalls
 
 
+def board_status(ivr: IvrService) -> Callable[[str], str | None]:
+    """The IVR event board's status of an entry, for bookings (which never import the IVR):
+    the board current when asked, so a change there shows on the next page or booking."""
+    def status(event_id: str) -> str | None:
+        board = getattr(ivr, "board", None)  # set when the IVR service starts
+        if board is None:
+            return None
+        return next((e.status for e in board.events if e.id == event_id), None)
+    return status
+
+
 class RecordingsForConsole(RecordingsAdmin):
     min_retention_days = MIN_RETENTION_DAYS
 

@@ -12,6 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.http import add_routes as add_acd_routes
 from acd.wiring import ACD
+from bookings.http import BOOKINGS, Bookings
+from bookings.http import add_routes as add_booking_routes
 from console.auth import Console, ConsoleConfig
 from console.directory import MAX_CSV_BYTES
 from console.http import add_routes as add_console_routes
@@ -21,6 +23,7 @@ from ivr.http import IVR
 from ivr.http import add_routes as add_ivr_routes
 from kpi.http import KPI
 from kpi.http import add_routes as add_kpi_routes
+from kpi.report_font import report_font
 from recordings.http import RECORDINGS
 from recordings.http import add_routes as add_recording_routes
 from survey.http import SURVEY
@@ -101,6 +104,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     app[IVR] = engine.ivr_state
     app[KPI] = engine.kpi
     app[SURVEY] = engine.survey
+    # the PDF participant list is drawn in the monthly report's font
+    app[BOOKINGS] = Bookings(engine.bookings, engine.booking_settings, font=report_font)
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         async with engine.running():  # a failed start has already stopped what it started
@@ -115,6 +120,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     add_ivr_routes(app)
     add_kpi_routes(app)
     add_survey_routes(app)
+    add_booking_routes(app)
     add_console_routes(app, console, console_ports(engine.ivr_state, engine.recordings,
                                                    engine.settings))
     return app

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, inspect, select
 
+import bookings.models
 import console.directory
 import console.sessions
 from console.models import ConsoleUser
@@ -32,6 +33,7 @@ from store.models import (
 )
 
 assert console.directory and console.sessions  # their tables are part of the metadata
+assert bookings.models
 ROOT = Path(__file__).resolve().parents[1]
 # what the releases before migrations made with create_all (the baseline revision)
 BASELINE_TABLES = ("calls", "recordings", "recording_agents", "audit_log", "deletion_reports",
@@ -152,6 +154,18 @@ async def test_the_fourth_revision_adds_callbacks(database_url: str) -> None:
                 i["name"]: i["unique"] for i in inspect(c).get_indexes("callbacks")})
         assert "callback_of" in columns
         assert indexes["uq_callbacks_open_number"]
+    finally:
+        await db.close()
+
+
+async def test_the_fifth_revision_adds_the_bookings_tables(database_url: str) -> None:
+    db = Database(database_url)
+    tables = {"booking_events", "booking_sessions", "bookings"}
+    try:
+        await db.upgrade("0004")
+        assert not tables & await _tables(db)
+        await db.upgrade("0005")
+        assert tables <= await _tables(db)
     finally:
         await db.close()
 
