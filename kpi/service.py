@@ -133,8 +133,10 @@ class KpiService:
 
     async def interactions(self, start: datetime, end: datetime,
                            service: str | None = None) -> list[InteractionRecord]:
+        # the phone's records: a FAX's (channel fax) stays outside the phone KPIs
         stmt = select(InteractionRecord).where(InteractionRecord.call_offered_at >= start,
-                                               InteractionRecord.call_offered_at < end)
+                                               InteractionRecord.call_offered_at < end,
+                                               InteractionRecord.channel == "phone")
         if service:
             stmt = stmt.where(InteractionRecord.service == service)
         async with self.db.sessions() as session:
