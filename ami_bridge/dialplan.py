@@ -41,6 +41,9 @@ class Var(StrEnum):
     BOARD_NEXT = "MADO_BOARD_NEXT"
     SURVEY = "MADO_SURVEY"
     ALIVE = "MADO_ALIVE"
+    FAX_ID = "MADO_FAX_ID"
+    FAX_STARTED = "MADO_FAX_STARTED"
+    FAX_JOB = "MADO_FAX_JOB"
 
 
 class Setter(StrEnum):
@@ -52,6 +55,7 @@ class Setter(StrEnum):
     OPERATOR_AGI = "the operators' scripts over FastAGI (acd/agi.py)"
     ACD = "the ACD over AMI Setvar (acd/service.py)"
     SURVEY = "the post-call survey's marking over AMI Setvar (survey/service.py)"
+    FAX = "the FAX dialer's AMI Originate (ami_bridge/fax.py)"
 
 
 class Reader(StrEnum):
@@ -109,12 +113,18 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
                       "(the flow's queue node, or the operator's request)"),
     Var.ALIVE: _role({Setter.ACD}, {_T}, "the engine's heartbeat, epoch seconds; stale "
                      "makes the hold loop fail open", is_global=True),
+    Var.FAX_ID: _role({Setter.TEMPLATE}, {_T}, "a received FAX's file name in the spool: the "
+                      "channel's unique id, digits and '-'"),
+    Var.FAX_STARTED: _role({Setter.TEMPLATE}, {_T}, "epoch seconds a FAX call was answered"),
+    Var.FAX_JOB: _role({Setter.FAX}, {_T}, "the sending job's id (32 hex digits): the spool's "
+                       "out/<job>.tif to send and out/<job>.result to write"),
 })
 
 CALLER_NUMBER = "CALLERID(num)"  # Asterisk's own; adopt reads it with ours
 # what acd/adopt.py reads back from a channel, MADO_CALL_ID first
 ADOPTED: tuple[str, ...] = (*(v for v in Var if _A in ROLES[v].read_by), CALLER_NUMBER)
-ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY})
+ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY,
+                            Setter.FAX})
 
 
 def set_by(setter: Setter) -> frozenset[Var]:
@@ -133,6 +143,8 @@ class Context(StrEnum):
     FAILOPEN = "mado-failopen"  # app_queue without the engine
     FROM_CITYPBX = "from-citypbx"  # the city PBX endpoint's; outbound only
     OPERATORS = "operators"  # operators' phones: feature codes and transfers
+    FAX_IN = "mado-fax-in"  # confgen's routes for FAX DIDs: ReceiveFAX into the spool
+    FAX_OUT = "mado-fax-out"  # the FAX dialer's Originate: SendFAX from the spool
 
 
 ENTRY = "s"  # the extension a Goto into a context of ours starts at
@@ -155,6 +167,13 @@ class TransferExten(StrEnum):
     MESSAGE = "message"  # apologise and hang up
 
 
+class FaxExten(StrEnum):
+    """Extensions of mado-fax-out the FAX dialer's Originate lands on."""
+
+    SEND = "send"  # the remote machine answered: SendFAX
+    FAILED = "failed"  # Asterisk's own name: the Originate was not answered (REASON)
+
+
 class AgiScript(StrEnum):
     """FastAGI scripts the template runs besides the service's own (named by MADO_SERVICE)."""
 
@@ -171,10 +190,12 @@ class UserEvent(StrEnum):
     """UserEvents the template sends and the engine counts."""
 
     BOARD = "MadoBoard"  # the hold loop starts the event board
+    FAX = "MadoFax"  # a sending attempt ended: out/<job>.result is written
 
 
 USER_EVENT_HEADERS: Mapping[UserEvent, tuple[str, ...]] = MappingProxyType({
     UserEvent.BOARD: ("Language",),
+    UserEvent.FAX: ("Job",),
 })
 
 
@@ -185,3 +206,5 @@ class TemplateField(StrEnum):
     AGI_KEY = "agi_key"  # the FastAGI secret, first argument of every AGI()
     FASTAGI = "fastagi"  # host:port of the engine's FastAGI server
     RECORDINGS = "recordings"  # the recordings folder as Asterisk sees it
+    FAX_SPOOL = "fax_spool"  # the FAX spool as Asterisk sees it (core/fax.py's layout)
+    FAX_STATION = "fax_station"  # lines setting our FAX station id and page header

@@ -34,8 +34,11 @@ MIN_RETENTION_DAYS = 60
 MAX_RETENTION_DAYS = 36500
 
 _NUMBER = re.compile(r"[0-9+-]{1,20}")  # T.30 station ids are at most 20 characters
-_HEADER = re.compile(r"[ -~]{0,40}")
-_HEADER_FORBIDDEN = set(";[](){}<>\\\"$")  # would cut or add dialplan/config text
+# The header is printed on every page (T.30, ASCII) and goes into the dialplan: nothing that
+# could end an argument or start a variable (, ; $ brackets quotes backslash)
+HEADER_CHAR = re.compile(r"[A-Za-z0-9 .+_:/&'@#*!?=%-]")
+NUMBER_CHAR = re.compile(r"[0-9+-]")
+_HEADER = re.compile(rf"(?:{HEADER_CHAR.pattern}){{0,40}}")
 _DID = re.compile(r"[0-9]{2,8}")
 _SPOOL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 # what the dialplan and meta files carry from the remote side (callerid, remotestationid)
@@ -54,6 +57,9 @@ class FaxSettings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     # a folder name inside the Asterisk instance folder (state/asterisk/<spool_dir>)
     spool_dir: Path = Path("fax")
+    # UDP ports of T.38 (UDPTL) media, like rtp.start/end for audio
+    udptl_start: int = 4000
+    udptl_end: int = 4999
 
     @property
     def enabled(self) -> bool:
@@ -69,10 +75,10 @@ def load_fax_settings(node: Node | None) -> FaxSettings:
         raise ConfigError(node.at("number"), "'number' must be digits, '-' and '+' (at most "
                           f"20), got {number!r}")
     header = node.text("header", "")
-    if not _HEADER.fullmatch(header) or _HEADER_FORBIDDEN & set(header):
-        raise ConfigError(node.at("header"), "'header' must be at most 40 printable ASCII "
-                          "characters without ; \\ \" $ or brackets (it is the T.30 page "
-                          f"header), got {header!r}")
+    if not _HEADER.fullmatch(header) or header != header.strip():
+        raise ConfigError(node.at("header"), "'header' must be at most 40 ASCII letters, "
+                          "digits, spaces (not at either end) and . + _ : / & ' @ # * ! ? = % - "
+                          f"(it is the T.30 page header), got {header!r}")
     dids = node.text_list("dids", [])
     seen: set[str] = set()
     for did in dids:
@@ -95,12 +101,19 @@ def load_fax_settings(node: Node | None) -> FaxSettings:
         raise ConfigError(node.at("spool_dir"), "'spool_dir' must be one folder name "
                           f"(a-z, 0-9, _ and -) inside the Asterisk instance folder, got "
                           f"{spool!r}")
+    udptl = node.child("udptl")
+    udptl_start = udptl.integer("start", 4000, 1024, 65535)
+    udptl_end = udptl.integer("end", 4999, 1024, 65535)
+    udptl.done()
+    if udptl_end <= udptl_start:
+        raise ConfigError(node.at("udptl"), "'udptl.end' must be above 'udptl.start'")
     settings = FaxSettings(
         number=number, header=header, dids=tuple(dids),
         max_upload_bytes=node.integer("max_upload_mb", 10, 1, 100) * 1024 * 1024,
         send_retries=node.integer("send_retries", 3, 0, 10),
         retry_delay_s=node.integer("retry_delay", 120, 10, 3600),
-        retention_days=days, spool_dir=Path(spool))
+        retention_days=days, spool_dir=Path(spool), udptl_start=udptl_start,
+        udptl_end=udptl_end)
     node.done()
     return settings
 
