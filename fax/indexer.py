@@ -91,6 +91,7 @@ def parse_meta(text: str) -> Meta:
     dropped and named in `odd`; unknown keys and malformed lines are named too."""
     values: dict[str, str] = {}
     odd: list[str] = []
+    seen: set[str] = set()
     for line in text.splitlines()[:64]:
         if not line.strip():
             continue
@@ -98,10 +99,14 @@ def parse_meta(text: str) -> Meta:
         name = key if re.fullmatch(r"[a-z]{1,32}", key) else "?"
         if not sep or name not in META_KEYS:
             odd.append(name)
-        elif len(value) > MAX_VALUE or not META_VALUE.fullmatch(value) or name in values:
+        elif name in seen:  # written twice: neither is trusted
+            odd.append(name)
+            values.pop(name, None)
+        elif len(value) > MAX_VALUE or not META_VALUE.fullmatch(value):
             odd.append(name)
         else:
             values[name] = value.strip()
+        seen.add(name)
 
     def checked(name: str, pattern: re.Pattern[str]) -> str:
         raw = values.get(name, "")
