@@ -52,3 +52,4 @@ class FaxJobs:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.outbox.stop()  # attempts being dialled; their results are polled later

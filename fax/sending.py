@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -63,6 +62,7 @@ class Outbox:
         self.transfers = transfers
         self.sender = sender
         self._lock = asyncio.Lock()  # the event and the poll never apply one result twice
+        self._placing: set[asyncio.Task[None]] = set()
 
     def check_number(self, raw: str) -> str:
         """Digits of an outside number the transfer rules allow; NumberRefused otherwise."""
@@ -125,12 +125,9 @@ class Outbox:
         return self.service.paths.spool_out / f"{job}{RESULT_SUFFIX}"
 
     def _convert(self, pdf: Path, tif: Path) -> None:
-        out = private_dir(tif.parent) if not tif.parent.exists() else tif.parent
-        pdf_to_tiff(pdf, tif)
-        # Asterisk reads it as the spool folder's owner (an unprivileged account)
-        st = out.stat()
-        if os.geteuid() == 0 and st.st_uid != 0:
-            os.chown(tif, st.st_uid, st.st_gid)
+        if not tif.parent.exists():  # the PBX side makes it for Asterisk's own account
+            private_dir(tif.parent)
+        pdf_to_tiff(pdf, tif)  # 0600; the sender hands it to Asterisk's account
 
     async def _update(self, job: str, change: Callable[[FaxSent], None]) -> FaxSent | None:
         async def work(session: AsyncSession) -> FaxSent | None:
@@ -157,13 +154,34 @@ class Outbox:
                 r.state, r.attempts, r.next_attempt_at = "sending", r.attempts + 1, deadline
 
             await self._update(job, sending)
+        # dialling takes until the remote side answers (or not): never in a request
+        task = asyncio.get_running_loop().create_task(self._place(self.sender, job, tif,
+                                                                  row.number))
+        self._placing.add(task)
+        task.add_done_callback(self._placing.discard)
+
+    async def _place(self, sender: FaxSender, job: str, tif: Path, number: str) -> None:
         try:
-            await self.sender.send(job, tif, row.number)
+            await sender.send(job, tif, number)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # the call was not placed: this attempt failed
             log.warning("sent FAX %s: attempt not placed: %s", job, exc)
             async with self._lock:
                 await self._apply(job, {"status": "FAILED",
                                         "error": f"not placed: {exc}"[:200]})
+            return
+        await self.result(job)  # not answered: its result is already written
+
+    async def settle(self) -> None:
+        """Wait for the attempts being placed (shutdown, tests)."""
+        while self._placing:
+            await asyncio.gather(*list(self._placing), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._placing):
+            task.cancel()
+        await self.settle()
 
     async def result(self, job: str) -> FaxSent | None:
         """Read an attempt's `.result` file, if there, and apply it (the dialplan's
@@ -175,6 +193,8 @@ class Outbox:
             if not path.is_file():
                 return None
             values = parse_meta(await asyncio.to_thread(_read_result, path))
+            if "ended" not in values:  # still being written (its last line is `ended`)
+                return None
             row = await self._apply(job, values)
             path.unlink(missing_ok=True)
             return row

@@ -125,7 +125,8 @@ class Engine:
                                             lambda: [c.id for c in self.tracker.live()])
         # FAXes: the spool indexed and sent jobs polled on a timer; sending through AMI
         self.fax = FaxService(self.db, fax_config(settings), self.tracker.clock)
-        self.fax_outbox = Outbox(self.fax, settings.transfers, None)
+        self.fax_outbox = Outbox(self.fax, settings.transfers, ports.FaxCalls(
+            self.ami, layout, settings, self.fax.config.fax))
         self.fax_jobs = FaxJobs(self.fax, self.fax_outbox)
         # calls marked for the post-call survey (API) and its answers (from the IVR)
         self.survey = SurveyService(self.db, self.ami, ports.CallsForSurvey(self.acd),
