@@ -65,7 +65,7 @@ async def guard_input(request: web.Request, handler: Handler) -> web.StreamRespo
 
     if request.content_length is not None and request.content_length > limit:
         raise refusal()
-    if request.body_exists:
+    if request.body_exists and not large:  # the large ones are read by their handlers
         # aiohttp itself stops reading past client_max_size, chunked bodies included
         request = request.clone(client_max_size=limit)
     try:
@@ -96,9 +96,9 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
                       console_config or ConsoleConfig.from_env(engine.env), call_owner,
                       metrics_token=engine.secrets.metrics_token,
                       extensions=[a.id for a in engine.settings.agents])
-    fax_limit = body_limit(engine.fax)
+    fax_limit = body_limit(engine.fax)  # the FAX upload is streamed by its handler
     app = web.Application(middlewares=[api_errors, guard_input, console.middleware],
-                          client_max_size=max(MAX_CSV_BYTES + FORM_OVERHEAD, fax_limit))
+                          client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
     app[LARGE_BODIES] = {
         CSV_IMPORT: (MAX_CSV_BYTES + FORM_OVERHEAD,
                      f"the CSV file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB"),
