@@ -215,6 +215,11 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
+    from fax.cli import add_commands as add_fax_commands
+
+    add_fax_commands(sub)  # fax index | purge | export | erase
+    erase = sub.choices["erase"]
+    erase.set_defaults(func=_erase_with_fax(erase.get_default("func")))
     from console.cli import add_parser as add_users_parser
 
     add_users_parser(sub)  # users add | list; import directory | faq
@@ -222,6 +227,20 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
 
     add_db_parser(sub)  # db upgrade | current
     return parser
+
+
+def _erase_with_fax(erase_recordings: Command) -> Command:
+    """`erase --all --confirm` removes the FAXes too (their files first), then the rest."""
+    def erase(args: argparse.Namespace) -> int:
+        if args.all and args.confirm:
+            from fax.cli import erase_job, run
+
+            args.action = "erase"
+            code = run(args, erase_job(), deletes=True)
+            if code:
+                return code
+        return erase_recordings(args)
+    return erase
 
 
 def private_state(state: Path) -> None:
