@@ -158,3 +158,13 @@ async def test_sending_refusals_queue_nothing(app_client: App) -> None:
     assert [i["id"] for i in listed["items"]] == [body["id"]]
     assert [a[0] for a in await _audit(engine)] == [
         "fax_send", "fax_sent_view", "fax_sent_read", "fax_sent_search"]
+
+
+async def test_the_fax_page_offers_what_the_role_may_do(app_client: App) -> None:
+    client, _, console = app_client
+    op = await (await client.get("/console/fax", headers=_as(console, "operator"))).text()
+    assert 'id="fax-send"' in op and 'id="fax-take"' in op and 'id="nav-fax"' in op
+    assert '<script src="/console/static/fax.js" defer></script>' in op
+    city = await (await client.get("/console/fax", headers=_as(console, "city_viewer"))).text()
+    assert 'id="fax-results"' in city and 'id="nav-fax"' in city
+    assert 'id="fax-send"' not in city and 'id="fax-take"' not in city
