@@ -227,12 +227,12 @@ class FaxService:
                     select(FaxReceived.result, func.count()).where(
                         FaxReceived.started_at >= start, FaxReceived.started_at < end)
                     .group_by(FaxReceived.result))).all():
-                out[f"received_{result}"] = int(n)
+                out[f"fax_received_{result}"] = int(n)
             for state, n in (await session.execute(
                     select(FaxSent.state, func.count()).where(
                         FaxSent.created_at >= start, FaxSent.created_at < end)
                     .group_by(FaxSent.state))).all():
-                out[f"sent_{state}"] = int(n)
+                out[f"fax_sent_{state}"] = int(n)
         return out
 
     # ---- the audit log ----------------------------------------------------------------------

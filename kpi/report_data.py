@@ -45,6 +45,8 @@ class MonthData:
     short_abandon_s: float = 0.0
     names: Mapping[str, str] = field(default_factory=dict)  # service id → name
     satisfaction: MonthSatisfaction = field(default_factory=MonthSatisfaction)
+    # channels outside the phone KPIs (FAX): counts by name, from the application
+    other_channels: dict[str, int] = field(default_factory=dict)
 
     def service_name(self, service_id: str) -> str:
         return self.names.get(service_id, service_id)
@@ -99,6 +101,8 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
     outcomes: Counter[tuple[str, str | None]] = Counter(
         (i.outcome_class, i.other_kind if i.outcome_class == OutcomeClass.OTHER.value else None)
         for i in inter if i.call_id in counted)
+    other = (await service.other_channels(start, end)
+             if service.other_channels is not None and not svc else {})
     return MonthData(
         month, svc, start, end, service.clock(), total, by_service, by_day, by_hour, by_half,
         topics, unresolved, _transfer_targets(rows),
@@ -106,4 +110,5 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
         + satisfaction_proposals(satisfaction.citizen, satisfaction.staff), outcomes,
         ended_in_ivr=sum(r.outcome == Outcome.ENDED_IN_IVR for r in rows),
         recovered=sum(r.outcome == Outcome.RECOVERED for r in rows),
-        short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction)
+        short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction,
+        other_channels=other)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,9 @@ from .formulas import (
 )
 from .satisfaction import AnswerFacts, RatingFacts
 from .schemas import NewInteraction, months_of
+
+# (start, end) -> counts by name (e.g. {"fax_received_ok": 3, "fax_sent_failed": 1})
+OtherChannels = Callable[[datetime, datetime], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,11 @@ class KpiService:
                  live_call: Callable[[str], CallRef | None] = lambda _id: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
-                 known_agents: frozenset[str] = frozenset()) -> None:
+                 known_agents: frozenset[str] = frozenset(),
+                 other_channels: OtherChannels | None = None) -> None:
         self.db = db
+        # counts of the channels outside the phone KPIs (FAX), from the application
+        self.other_channels = other_channels
         self.known_agents = known_agents  # the operators' extensions an interaction may name
         self.live_call = live_call
         self.clock = clock

@@ -27,6 +27,9 @@ from core.statelock import StateLocked
 from core.yamlconf import ConfigError
 
 if TYPE_CHECKING:
+    from kpi.service import OtherChannels
+    from store.db import Database
+
     from .engine import Engine
 
 
@@ -211,7 +214,7 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     add_flows_parser(sub)  # flows check | simulate | schema
     from kpi.cli import add_commands as add_kpi_commands
 
-    add_kpi_commands(sub)  # kpi | staffing | report
+    add_kpi_commands(sub, _fax_counts)  # kpi | staffing | report; the report counts FAXes
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
@@ -227,6 +230,14 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
 
     add_db_parser(sub)  # db upgrade | current
     return parser
+
+
+def _fax_counts(db: Database, settings: Settings) -> OtherChannels:
+    """The FAX feature's counts for the monthly report (outside the phone KPIs)."""
+    from fax.service import FaxService
+    from fax.settings import fax_config
+
+    return FaxService(db, fax_config(settings)).counts
 
 
 def _erase_with_fax(erase_recordings: Command) -> Command:

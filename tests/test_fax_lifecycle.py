@@ -25,6 +25,10 @@ from fax.models import FaxReceived, FaxSent
 from fax.sending import Outbox
 from fax.service import FaxInteraction, FaxService
 from fax.settings import fax_config
+from kpi.report_data import month_data
+from kpi.report_notes import notes
+from kpi.report_text import Lang
+from kpi.service import KpiService
 from madoguchi.cli import main
 from store.db import Database
 from store.models import DeletionReport, InteractionRecord
@@ -155,3 +159,18 @@ def test_madoguchi_erase_takes_the_faxes_too(tmp_path: Path,
     assert main([*base, "erase", "--all", "--confirm"]) == 0
     assert list(archive.rglob("*.pdf")) == []
     assert '"kind": "fax-erase"' in capsys.readouterr().out
+
+
+async def test_the_monthly_report_counts_faxes_outside_the_phone_figures(
+        service: FaxService) -> None:
+    await _fill(service)
+    kpi = KpiService(service.db, clock=lambda: AT + timedelta(days=40),
+                     other_channels=service.counts)
+    data = await month_data(kpi, "2026-11")
+    assert data.other_channels == {"fax_received_ok": 1, "fax_sent_sending": 1}
+    assert data.total.records == 0  # the FAX's interaction record is not the phone's
+    (ja,) = [n for n in notes(data, Lang("ja")) if n.startswith("FAX")]
+    assert "受信1件(正常1件" in ja and "送信1件" in ja
+    (en,) = [n for n in notes(data, Lang("en")) if n.startswith("FAX")]
+    assert "1 received (1 complete" in en
+    assert (await month_data(kpi, "2026-11", "city")).other_channels == {}  # centre-wide only
