@@ -5,6 +5,7 @@ the index, never from the request."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -18,6 +19,7 @@ from .errors import BadUpload, UploadTooLarge
 from .models import FaxReceived, FaxSent
 from .sending import Outbox
 from .service import FaxService, interaction_json, received_json, sent_json
+from .textpdf import TextPdfError, text_pdf
 
 FAX: web.AppKey[FaxService] = web.AppKey("fax", FaxService)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("fax_outbox", Outbox)
@@ -130,6 +132,19 @@ async def send_fax(request: web.Request) -> web.Response:
     return web.json_response(sent_json(row), status=202)
 
 
+async def send_text(request: web.Request) -> web.Response:
+    """An answer text (an FAQ's, or written by the operator) rendered to PDF and sent."""
+    outbox = request.app[OUTBOX]
+    text, heading, number = schemas.text_fax(await json_object(request))
+    outbox.check_number(number)  # refused before anything is rendered
+    try:
+        data = await asyncio.to_thread(text_pdf, text, heading)
+    except TextPdfError as exc:
+        raise BadUpload(str(exc)) from exc
+    row = await outbox.submit(data, number, actor_of(request))
+    return web.json_response(sent_json(row), status=202)
+
+
 async def list_sent(request: web.Request) -> web.Response:
     service = request.app[FAX]
     limit, offset = schemas.page(request.query)
@@ -170,6 +185,7 @@ def add_routes(app: web.Application) -> None:
     # operators and supervisors handle FAXes; the city's viewers search and read them
     r.get("/api/fax", list_fax, ANYONE)
     r.post("/api/fax/send", send_fax, STAFF)
+    r.post("/api/fax/send-text", send_text, STAFF)
     r.get("/api/fax/sent", list_sent, ANYONE)
     r.get("/api/fax/sent/{id}", sent_details, ANYONE)
     r.get("/api/fax/sent/{id}/pdf", sent_pdf, ANYONE)

@@ -19,6 +19,7 @@ Query = Mapping[str, str]
 _ID = re.compile(r"[0-9a-f]{32}")
 _NUMBER_PART = re.compile(r"[0-9A-Za-z +._:-]{1,32}")  # what a meta value may hold
 MAX_TEXT = 4000
+MAX_FAX_TEXT = 8000  # an answer sent as a FAX (fax.textpdf)
 
 
 def _bad(message: str, error_id: str = "bad_parameter") -> FaxError:
@@ -81,6 +82,18 @@ def status(body: dict[str, Any]) -> FaxStatus:
     if not isinstance(value, str) or value not in set(FaxStatus):
         raise _bad(f"status must be one of {', '.join(FaxStatus)}")
     return FaxStatus(value)
+
+
+def text_fax(body: dict[str, Any]) -> tuple[str, str, str]:
+    """POST /api/fax/send-text: (text, heading, number)."""
+    text, heading, number = body.get("text"), body.get("heading", ""), body.get("number")
+    if not isinstance(text, str) or not 1 <= len(text.strip()) <= MAX_FAX_TEXT:
+        raise _bad(f"text must be 1-{MAX_FAX_TEXT} characters")
+    if not isinstance(heading, str) or len(heading) > 200:
+        raise _bad("heading must be at most 200 characters")
+    if not isinstance(number, str) or len(number) > 64:
+        raise _bad("number must be a string")
+    return text, heading, number
 
 
 def interaction(body: dict[str, Any]) -> FaxInteraction:

@@ -168,3 +168,24 @@ async def test_the_fax_page_offers_what_the_role_may_do(app_client: App) -> None
     city = await (await client.get("/console/fax", headers=_as(console, "city_viewer"))).text()
     assert 'id="fax-results"' in city and 'id="nav-fax"' in city
     assert 'id="fax-send"' not in city and 'id="fax-take"' not in city
+
+
+async def test_an_answer_text_is_sent_as_a_pdf(app_client: App) -> None:
+    client, engine, console = app_client
+    sender = FakeSender()
+    engine.fax_outbox.sender = sender
+    op = _as(console, "operator")
+    refused = await client.post("/api/fax/send-text", headers=op, json={
+        "text": "粗大ごみは予約制です。", "number": "0312345678"})
+    assert refused.status == 422 and sender.calls == []
+    assert (await client.post("/api/fax/send-text", headers=op, json={
+        "text": " ", "number": "0120123456"})).status == 400
+    resp = await client.post("/api/fax/send-text", headers=op, json={
+        "heading": "粗大ごみの出し方", "text": "粗大ごみは予約制です。\n" * 100,
+        "number": "0120123456"})
+    body = await resp.json()
+    assert resp.status == 202 and body["pages"] == 3
+    await engine.fax_outbox.settle()
+    pdf = await (await client.get(f"/api/fax/sent/{body['id']}/pdf", headers=op)).read()
+    assert pdf.startswith(b"%PDF-") and b"IPAexGothic" in pdf  # the font travels with it
+    assert [c[0] for c in sender.calls] == [body["id"]]

@@ -134,6 +134,34 @@
     });
   }
 
+  const faqForm = $("#fax-faq");
+  if (faqForm) {
+    faqForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = await call("GET", "/api/faq?q=" + encodeURIComponent($("#fax-faq-q").value));
+      const list = $("#fax-faq-results");
+      list.textContent = "";
+      if (r.status !== 200) { $("#fax-text-error").textContent = errorText(r); return; }
+      r.data.items.forEach((f) => {
+        const li = document.createElement("li");
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = f.question;
+        b.addEventListener("click", () => {
+          $("#fax-heading").value = f.question;
+          $("#fax-text-body").value = f.answer;
+        });
+        li.appendChild(b); list.appendChild(li);
+      });
+    });
+    $("#fax-text-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = await call("POST", "/api/fax/send-text", { heading: $("#fax-heading").value,
+        text: $("#fax-text-body").value, number: $("#fax-text-number").value });
+      $("#fax-text-error").textContent = r.status === 202 ? word("fax_", r.data.state) : errorText(r);
+      if (r.status === 202) { $("#fax-text-form").reset(); await sent(); }
+    });
+  }
+
   $("#fax-search").addEventListener("submit", search);
   search(); sent();
   setInterval(() => { search(); sent(); }, 30000);
