@@ -171,7 +171,6 @@ class FaxExten(StrEnum):
     """Extensions of mado-fax-out the FAX dialer's Originate lands on."""
 
     SEND = "send"  # the remote machine answered: SendFAX
-    FAILED = "failed"  # Asterisk's own name: the Originate was not answered (REASON)
 
 
 class AgiScript(StrEnum):

@@ -3,9 +3,9 @@
 The engine has converted the document to <spool>/out/<job>.tif. The call lands on
 mado-fax-out's `send` extension once the remote machine answers; the dialplan then writes
 <spool>/out/<job>.result (key=value lines, `ended` last) and sends UserEvent(MadoFax, Job).
-A call that is not answered runs Asterisk's `failed` extension, which writes the result too;
-should it not (Asterisk gives the failed channel no variables in some versions), the dialer
-writes the same lines itself. Retrying on busy or no answer is the caller's decision.
+A call that is not answered never reaches the dialplan: the dialer writes the result itself,
+with the outgoing channel's hang-up cause (Asterisk's Originate reason is 0 for a SIP 486
+Busy). Retrying on busy or no answer is the caller's decision.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 
 # a dial string from core/transfers.py: a channel technology, digits, an endpoint of ours
 DIAL = re.compile(r"PJSIP/[0-9]{1,24}@[A-Za-z0-9_-]{1,40}")
-# Asterisk's Originate reasons (OriginateResponse Reason) as the dialplan's DIALSTATUS words
-REASONS = {"5": "BUSY", "3": "NOANSWER", "8": "CONGESTION", "1": "NOANSWER", "0": "CONGESTION"}
-RESULT_WAIT_S = 3.0  # how long the `failed` extension may take to write its result
+# Asterisk's Originate reasons and Q.850 hang-up causes as Dial's DIALSTATUS words
+REASONS = {"5": "BUSY", "3": "NOANSWER", "1": "NOANSWER"}
+CAUSES = {"17": "BUSY", "18": "NOANSWER", "19": "NOANSWER", "16": "NOANSWER"}
 
 
 def finished(result: Path) -> bool:
@@ -46,6 +46,8 @@ def finished(result: Path) -> bool:
 
 class FaxAmi(Protocol):
     async def originate(self, action: Mapping[str, str], timeout: float) -> dict[str, str]: ...
+
+    def subscribe(self, handler: Callable[[Mapping[str, str]], Awaitable[None]]) -> None: ...
 
 
 class FaxSendError(ValueError):
@@ -72,6 +74,12 @@ class FaxDialer:
             except SharingError:
                 run_as = None
         self.run_as = run_as
+        self._causes: dict[str, str] = {}  # our outgoing channels' Uniqueid -> hang-up cause
+        ami.subscribe(self._on_event)
+
+    async def _on_event(self, event: Mapping[str, str]) -> None:
+        if event.get("Event") == "Hangup" and event.get("Uniqueid") in self._causes:
+            self._causes[event["Uniqueid"]] = event.get("Cause", "")
 
     def result_path(self, job_id: str) -> Path:
         return self.out_dir / f"{job_id}{RESULT_SUFFIX}"
@@ -103,24 +111,36 @@ class FaxDialer:
             "Timeout": str(self.ring_timeout_s * 1000),
             "CallerID": f"<{caller_number}>" if caller_number else "",
             "Variable": f"{Var.FAX_JOB}={job_id}",
+            # our own id for the channel: its Hangup event tells busy from no answer
+            "ChannelId": f"fax-{job_id}-{int(time.time())}",
         }
-        response = await self.ami.originate(action, timeout=self.ring_timeout_s + 15)
+        channel_id = action["ChannelId"]
+        self._causes[channel_id] = ""
+        try:
+            response = await self.ami.originate(action, timeout=self.ring_timeout_s + 15)
+            if response.get("Response") != "Success":
+                await asyncio.sleep(0.5)  # the channel's Hangup may follow the response
+            cause = self._causes.get(channel_id, "")
+        finally:
+            self._causes.pop(channel_id, None)
         reason = response.get("Reason", "")
         answered = response.get("Response") == "Success"
         log.info("FAX job %s to %s: %s (reason %s)", job_id, number_dial,
                  "answered" if answered else "not answered", reason or "-")
         if not answered:
-            await self._ensure_failed_result(result, reason)
+            write_failed(result, reason, cause)
         return Attempt(answered, reason, result)
 
-    async def _ensure_failed_result(self, result: Path, reason: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + RESULT_WAIT_S
-        while loop.time() < deadline:
-            if finished(result):
-                return
-            await asyncio.sleep(0.1)
-        code = re.sub(r"[^0-9]", "", reason)
-        text = (f"dialstatus={REASONS.get(code, 'CONGESTION')}\nreason={code}\nstatus=FAILED\n"
-                f"pages=0\nended={int(time.time())}\n")
-        write_durably(result, text, mode=0o600)
+
+def dial_status(reason: str, cause: str) -> str:
+    """BUSY, NOANSWER or CONGESTION (anything else: a failure worth no quick retry)."""
+    return CAUSES.get(cause) or REASONS.get(reason) or "CONGESTION"
+
+
+def write_failed(result: Path, reason: str, cause: str) -> None:
+    """The result of an attempt that was never answered, in the dialplan's format."""
+    reason = re.sub(r"[^0-9]", "", reason)
+    cause = re.sub(r"[^0-9]", "", cause)
+    text = (f"dialstatus={dial_status(reason, cause)}\nreason={reason}\nhangupcause={cause}\n"
+            f"status=FAILED\npages=0\nended={int(time.time())}\n")
+    write_durably(result, text, mode=0o600)
