@@ -49,7 +49,7 @@ MAX_VALUE = 64
 _EPOCH = re.compile(r"[0-9]{9,11}")
 _PAGES = re.compile(r"[0-9]{1,4}")
 _DID = re.compile(r"[0-9]{0,16}")
-_NUMBER = re.compile(r"\+?[0-9]{0,31}")
+_NUMBER = re.compile(r"[0-9A-Za-z+._:-]{0,32}")  # digits, or "anonymous" and the like
 _RESOLUTION = re.compile(r"([0-9]{1,6})x([0-9]{1,6})")
 
 
@@ -159,6 +159,8 @@ class Reception:
     tif: Path | None
     meta: Path | None
     tif_age_s: float
+    meta_age_s: float = 0.0
+    meta_ended: bool = False  # its last line (`ended`) is written: the dialplan is done
 
 
 def _mtime(path: Path) -> datetime:
@@ -186,16 +188,26 @@ class Indexer:
             found.setdefault(stem, {})[suffix] = path
         out = []
         for stem, files in found.items():
-            tif = files.get(TIFF_SUFFIX)
+            tif, meta = files.get(TIFF_SUFFIX), files.get(META_SUFFIX)
             age = time.time() - tif.stat().st_mtime if tif is not None else 0.0
-            out.append(Reception(stem, tif, files.get(META_SUFFIX), age))
+            meta_age, ended = 0.0, False
+            if meta is not None:
+                meta_age = time.time() - meta.stat().st_mtime
+                with open(meta, "rb") as f:
+                    ended = re.search(rb"^ended=", f.read(MAX_META_BYTES),
+                                      re.MULTILINE) is not None
+            out.append(Reception(stem, tif, meta, age, meta_age, ended))
         return out
 
     async def run(self) -> IndexReport:
         report = IndexReport()
         receptions = await asyncio.to_thread(self.receptions, report)
         for r in receptions:
-            if r.meta is None and r.tif_age_s < self.service.config.stale_tif_s:
+            stale = self.service.config.stale_tif_s
+            # the dialplan appends the meta line by line, `ended` last: until then (or until
+            # it is stale) the reception is still being written down
+            if (r.meta is None and r.tif_age_s < stale) or (
+                    r.meta is not None and not r.meta_ended and r.meta_age_s < stale):
                 report.waiting.append(r.source)
                 continue
             try:

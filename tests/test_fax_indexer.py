@@ -57,7 +57,10 @@ async def test_a_good_reception_becomes_one_private_pdf(service: FaxService) -> 
     pdf = service.paths.archive / row.file
     assert pdf.read_bytes().startswith(b"%PDF-")
     assert pdf.stat().st_mode & 0o777 == 0o600
-    assert pdf.parent.stat().st_mode & 0o777 == 0o700
+    for folder in (pdf.parent, *pdf.parent.parents):  # received/2026/11/02 and the archive
+        if folder == service.paths.archive.parent:
+            break
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert row.sha256 == sha256_file(pdf) and row.size_bytes == pdf.stat().st_size
     assert list(spool.iterdir()) == []  # the spool's copies are gone once indexed
 
@@ -160,7 +163,7 @@ async def test_odd_meta_values_are_dropped_and_named(service: FaxService) -> Non
     meta.write_bytes(
         b"did=4000\ncallerid=03;rm -rf /\nremotestationid=$(reboot)\nstarted=tomorrow\n"
         b"pages=99999\nstatus=SUCCESS\nresolution=8031x7700\nshell=1\nnot a line\n"
-        b"callerid=0312345678\n" + b"error=" + b"x" * 200 + b"\n")
+        b"callerid=0312345678\n" + b"error=" + b"x" * 200 + b"\nended=1762045260\n")
     report = await Indexer(service).run()
     (row,) = await _rows(service)
     # nothing odd reaches the index: the caller is unknown rather than half-kept
@@ -194,3 +197,24 @@ async def test_spool_names_not_made_by_the_dialplan_are_left_alone(
     assert await _rows(service) == []
     assert len(report.problems) == 2
     assert sorted(p.name for p in spool.iterdir()) == ["report.tif", "x.meta"]
+
+
+async def test_a_meta_still_being_written_waits_for_its_last_line(
+        service: FaxService) -> None:
+    spool = service.paths.spool_in
+    write_tiff(spool / f"{SOURCE}.tif")
+    values = good_meta(SOURCE)
+    del values["ended"]  # the h extension has not written its last line yet
+    write_meta(spool / f"{SOURCE}.meta", **values)
+    report = await Indexer(service).run()
+    assert report.waiting == [SOURCE] and await _rows(service) == []
+    age(spool / f"{SOURCE}.meta", 16 * 60)  # it never will: indexed with what is there
+    await Indexer(service).run()
+    (row,) = await _rows(service)
+    assert (row.result, row.caller) == ("ok", "0312345678")
+    assert row.started_at == AT and row.ended_at > AT  # no end known: when it was found
+
+
+def test_a_withheld_caller_is_kept_as_written() -> None:
+    assert parse_meta("callerid=anonymous\n").caller == "anonymous"
+    assert parse_meta("callerid=03 1234\n").odd == ("callerid",)
