@@ -11,7 +11,7 @@ from core.settings import Settings
 
 ARCHIVE_DIR = "fax-archive"  # under the state folder: received/ and sent/, by day
 REPORTS_DIR = "deletion-reports"  # beside the recordings' reports
-INDEX_INTERVAL_S = 30.0  # how often the spool is looked at (and sent jobs polled)
+INDEX_INTERVAL_S = 10.0  # how often the spool is looked at (and sent jobs polled)
 PURGE_INTERVAL_S = 3600.0
 STALE_TIF_S = 15 * 60  # a .tif with no .meta this old: Asterisk died mid-reception
 
