@@ -127,7 +127,7 @@ class Engine:
         self.fax = FaxService(self.db, fax_config(settings), self.tracker.clock)
         self.fax_outbox = Outbox(self.fax, settings.transfers, ports.FaxCalls(
             self.ami, layout, settings, self.fax.config.fax))
-        self.fax_jobs = FaxJobs(self.fax, self.fax_outbox)
+        self.fax_jobs = FaxJobs(self.fax, self.fax_outbox, self.metrics.registry)
         # calls marked for the post-call survey (API) and its answers (from the IVR)
         self.survey = SurveyService(self.db, self.ami, ports.CallsForSurvey(self.acd),
                                     self.tracker.clock)

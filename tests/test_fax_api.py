@@ -189,3 +189,15 @@ async def test_an_answer_text_is_sent_as_a_pdf(app_client: App) -> None:
     pdf = await (await client.get(f"/api/fax/sent/{body['id']}/pdf", headers=op)).read()
     assert pdf.startswith(b"%PDF-") and b"IPAexGothic" in pdf  # the font travels with it
     assert [c[0] for c in sender.calls] == [body["id"]]
+
+
+async def test_indexing_passes_are_counted_in_the_metrics(app_client: App) -> None:
+    client, engine, console = app_client
+    spool = engine.fax.paths.spool_in
+    write_tiff(spool / f"{SOURCE}.tif")
+    write_meta(spool / f"{SOURCE}.meta", **good_meta(SOURCE))
+    write_meta(spool / "notes.meta", status="SUCCESS")  # not a name the dialplan makes
+    await engine.fax_jobs.index()
+    text = await (await client.get("/metrics", headers=_as(console, "supervisor"))).text()
+    assert "madoguchi_fax_indexed_total 1.0" in text
+    assert "madoguchi_fax_spool_problems 1.0" in text
