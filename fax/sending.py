@@ -90,6 +90,8 @@ class Outbox:
         self.check_pdf(data)
         if self.sender is None:
             raise SendUnavailable("FAX sending is not available (no connection to the PBX)")
+        if not self.service.config.fax.number:  # our station id goes on every page
+            raise SendUnavailable("FAX sending is not configured (fax: number)")
         job = uuid.uuid4().hex
         now = self.service.clock()
         file = archive_name("sent", job, now, ".pdf")

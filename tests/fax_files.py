@@ -59,7 +59,9 @@ def pdf_bytes(pages: int = 1) -> bytes:
 
 
 def fax_config(root: Path, **settings: object) -> FaxConfig:
-    fax = FaxSettings(number="03-5555-0100", header="Test", dids=("4000",), **settings)  # type: ignore[arg-type]
+    values: dict[str, object] = {"number": "03-5555-0100", "header": "Test",
+                                 "dids": ("4000",), **settings}
+    fax = FaxSettings(**values)  # type: ignore[arg-type]
     return FaxConfig(fax, FaxPaths(root / "spool" / "in", root / "spool" / "out",
                                    root / "fax-archive", root / "reports"))
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from core.identity import Actor
 from core.settings import TransferSettings
-from fax.errors import BadUpload, NotAPdf, NumberRefused, UploadTooLarge
+from fax.errors import BadUpload, NotAPdf, NumberRefused, SendUnavailable, UploadTooLarge
 from fax.models import FaxSent
 from fax.sending import Outbox
 from fax.service import FaxService
@@ -175,3 +175,14 @@ async def test_a_result_still_being_written_waits(service: FaxService) -> None:
     assert await outbox.result(row.id) is None
     assert (await service.sent(row.id)).state == "sending"
     assert await outbox.result("../../etc/passwd") is None  # our ids only
+
+
+async def test_without_our_fax_number_nothing_is_sent(tmp_path: Path, database_url: str) -> None:
+    svc = await fax_service(database_url, tmp_path, number="")
+    try:
+        sender = FakeSender()
+        with pytest.raises(SendUnavailable) as refused:
+            await Outbox(svc, TRANSFERS, sender).submit(pdf_bytes(), NUMBER, ACTOR)
+        assert refused.value.status == 503 and sender.calls == [] and await _count(svc) == 0
+    finally:
+        await svc.db.close()
