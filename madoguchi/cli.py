@@ -46,6 +46,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     from recordings.config import recording_settings
 
     recording_settings(settings)  # the feature's own section, validated before anything starts
+    from core.fax import fax_settings
+
+    fax_settings(settings)  # likewise the FAX section
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents], env)
 
 
