@@ -174,3 +174,16 @@ async def test_the_monthly_report_counts_faxes_outside_the_phone_figures(
     (en,) = [n for n in notes(data, Lang("en")) if n.startswith("FAX")]
     assert "1 received (1 complete" in en
     assert (await month_data(kpi, "2026-11", "city")).other_channels == {}  # centre-wide only
+
+
+def test_a_fax_retention_below_two_months_stops_the_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    main_file = config / "madoguchi.yaml"
+    text = main_file.read_text(encoding="utf-8")
+    assert "  retention_days: 62        # below 60 refused" in text
+    main_file.write_text(text.replace("  retention_days: 62        # below 60 refused",
+                                      "  retention_days: 30", 1), encoding="utf-8")
+    assert main(["--config", str(config), "--state", str(tmp_path / "state"), "check"]) == 2
+    assert "'retention_days' must be at least 60" in capsys.readouterr().err
