@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 from collections.abc import AsyncIterator
@@ -182,8 +183,10 @@ def test_a_fax_retention_below_two_months_stops_the_check(
     shutil.copytree(ROOT / "config", config)
     main_file = config / "madoguchi.yaml"
     text = main_file.read_text(encoding="utf-8")
-    assert "  retention_days: 62        # below 60 refused" in text
-    main_file.write_text(text.replace("  retention_days: 62        # below 60 refused",
-                                      "  retention_days: 30", 1), encoding="utf-8")
+    fax = text.index("\nfax:")
+    line = re.compile(r"^  retention_days: [0-9]+.*$", re.MULTILINE)
+    assert line.search(text, fax) is not None
+    main_file.write_text(text[:fax] + line.sub("  retention_days: 30", text[fax:], count=1),
+                         encoding="utf-8")
     assert main(["--config", str(config), "--state", str(tmp_path / "state"), "check"]) == 2
     assert "'retention_days' must be at least 60" in capsys.readouterr().err
