@@ -287,6 +287,11 @@ class PeerAmi:
                     "Response" in msg and msg.get("EventList") != "start"):
                 return out
 
+    def drain(self) -> list[dict[str, str]]:
+        """Every event received so far (a Ping reads what is waiting in the socket)."""
+        self.action({"Action": "Ping"})
+        return list(self.events)
+
     def wait_event(self, match: object, timeout: float) -> dict[str, str]:
         assert callable(match)
         deadline = time.monotonic() + timeout
