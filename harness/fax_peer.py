@@ -10,6 +10,7 @@ FAXOPT's results, the way Asterisk's own testsuite reads them (tests/fax/pjsip).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ami_bridge.pbx import confgen
-from ami_bridge.pbx.confgen import CHROOT_MOUNT, Layout
 from ami_bridge.pbx.conffile import Option, Section, render
+from ami_bridge.pbx.confgen import CHROOT_MOUNT, Layout
 from ami_bridge.pbx.runner import Pbx, rootfs_ready, system_asterisk_version
 
 MODULES = confgen.MODULES  # the centre's own list: it has everything FAX needs
@@ -49,6 +50,8 @@ class CentreTrunk:
 def _dialplan(folder: str) -> str:
     # the dialplan is fixed text: values come in channel variables set by Originate
     result = ",".join(f"{k}: ${{FAXOPT({k.lower()})}}" for k in RESULT_KEYS[:-2])
+    send_tail = "File: ${PEER_FILE},CallerId: -"
+    receive_tail = "File: ${PEER_FILE},CallerId: ${CALLERID(num)}"
     return f"""[general]
 static=yes
 writeprotect=yes
@@ -58,7 +61,7 @@ exten => send,1,Set(FAXOPT(localstationid)=${{PEER_STATION}})
  same => n,Set(FAXOPT(headerinfo)=${{PEER_HEADER}})
  same => n,SendFAX({folder}/send/${{PEER_FILE}},${{PEER_OPTIONS}})
  same => n,Hangup(16)
-exten => h,1,UserEvent({EVENT},Role: send,Tag: ${{PEER_TAG}},{result},File: ${{PEER_FILE}},CallerId: -)
+exten => h,1,UserEvent({EVENT},Role: send,Tag: ${{PEER_TAG}},{result},{send_tail})
 
 [peer-in]
 ; a FAX machine that is busy (for the centre's retries)
@@ -68,7 +71,7 @@ exten => _X.,1,Set(PEER_FILE=${{FILTER(0-9,${{UNIQUEID}})}}.tif)
  same => n,Answer()
  same => n,ReceiveFAX({folder}/in/${{PEER_FILE}},f)
  same => n,Hangup(16)
-exten => h,1,UserEvent({EVENT},Role: receive,Tag: -,{result},File: ${{PEER_FILE}},CallerId: ${{CALLERID(num)}})
+exten => h,1,UserEvent({EVENT},Role: receive,Tag: -,{result},{receive_tail})
 """
 
 
@@ -129,7 +132,7 @@ class FaxPeer:
     ports: PeerPorts
     centre: CentreTrunk
     rootfs: Path
-    secret: str = "peer-secret"
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
     proc: subprocess.Popen[bytes] | None = None
     _ami: PeerAmi | None = field(default=None, repr=False)
 
@@ -155,7 +158,7 @@ class FaxPeer:
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         for name, text in _files(self.ports, self.centre, self.inside, self.secret).items():
             (self.folder / "etc" / name).write_text(text, encoding="utf-8")
-        log = open(self.folder / "asterisk.out", "wb")  # noqa: SIM115 - the process keeps it
+        log = open(self.folder / "asterisk.out", "wb")
         self.proc = subprocess.Popen(self._pbx().command(), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
