@@ -6,6 +6,7 @@ the index, never from the request."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -28,7 +29,7 @@ FORM_OVERHEAD = 64 * 1024  # the number field and the multipart framing around t
 MAX_NUMBER_FIELD = 64
 
 
-def _pdf_response(request: web.Request, path: Any, name: str) -> web.FileResponse:
+def _pdf_response(request: web.Request, path: Path, name: str) -> web.FileResponse:
     download = request.query.get("download") in ("1", "true")
     disposition = "attachment" if download else "inline"
     return web.FileResponse(path, headers={
