@@ -4,7 +4,7 @@ until a reception fails. Also the CPU each received page costs: Asterisk receivi
 (spandsp demodulating G.711) and the engine's PDF conversion (tiff2pdf, as fax/files.py runs
 it). Prints a table.
 
-  .venv/bin/python -m bench.fax                      # 1, 2, 4, 8, ... up to 32 at once
+  .venv/bin/python -m bench.fax                      # 1, 2, 4, 8, ... up to 256 at once
   .venv/bin/python -m bench.fax --levels 1,4,8 --pages 2
 
 The sending machines are a second Asterisk on the same machine (harness/fax_peer.py), whose
@@ -105,7 +105,11 @@ def run_level(peer: FaxPeer, spool: Path, tiff: Path, n: int, pages: int,
     metas = [parse_meta(p.read_text(errors="replace"))
              for p in set(spool.glob(f"*{META_SUFFIX}")) - before]
     ok = [m for m in metas if m.get("status") == "SUCCESS" and m.get("pages") == str(pages)]
-    failed = sum(r.get("Status") != "SUCCESS" for r in results) + (n - len(ok))
+    bad = [r for r in results if r.get("Status") != "SUCCESS"]
+    failed = max(len(bad), n - len(ok))
+    why = sorted({f"{r.get('StatusStr', r.get('Status'))} ({r.get('Error', '')})" for r in bad}
+                 | {f"centre: {m.get('statusstr')} ({m.get('error')})" for m in metas
+                    if m not in ok})
     # the engine's conversion of each received TIFF to PDF, CPU of the tools it runs
     children0 = os.times()
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,12 +123,12 @@ def run_level(peer: FaxPeer, spool: Path, tiff: Path, n: int, pages: int,
             "fax_per_min": len(ok) / wall * 60, "centre_cpu_s": cpu,
             "receive_ms_page": cpu / received_pages * 1000,
             "pdf_ms_page": convert / received_pages * 1000, "peer_cpu_s": peer_cpu,
-            "rate": ",".join(sorted({m.get("rate", "") for m in ok}))}
+            "rate": ",".join(sorted({m.get("rate", "") for m in ok})), "why": "; ".join(why)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--levels", default="1,2,4,8,12,16,24,32",
+    parser.add_argument("--levels", default="1,2,4,8,16,32,64,96,128,192,256",
                         help="concurrent receptions to try, in order; stops at a failure")
     parser.add_argument("--pages", type=int, default=2)
     parser.add_argument("--resolution", default="standard", choices=("standard", "fine"))
@@ -135,8 +139,8 @@ def main() -> None:
     log = open(work / "centre.out", "wb")
     centre = subprocess.Popen(madoguchi_cmd(config, state, "pbx", "start"), cwd=ROOT,
                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    peer = FaxPeer(work / "peer", PeerPorts(BASE + 90, BASE + 39, (BASE + 2000, BASE + 2399),
-                                            (BASE + 2500, BASE + 2699)),
+    peer = FaxPeer(work / "peer", PeerPorts(BASE + 90, BASE + 39, (BASE + 2000, BASE + 3199),
+                                            (BASE + 3500, BASE + 3599)),
                    CentreTrunk(BASE + 60, "4000"), ROOTFS)
     rows = []
     try:
@@ -150,7 +154,7 @@ def main() -> None:
             row = run_level(peer, spool, tiff, n, args.pages, centre_pid, peer_pid)
             rows.append(row)
             print(f"  {n:>3} at once: {row['ok']} ok, {row['failed']} failed, "
-                  f"{row['wall_s']:.0f} s", flush=True)
+                  f"{row['wall_s']:.0f} s {row['why']}", flush=True)
             if row["failed"]:
                 break
     finally:

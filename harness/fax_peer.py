@@ -166,11 +166,15 @@ class FaxPeer:
         while time.monotonic() < deadline:
             try:
                 self._ami = PeerAmi(self.ports.ami, self.secret)
-                return
             except OSError:
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.3)
+                continue
+            # AMI opens before the dialplan is loaded: wait for the whole start
+            self._ami.wait_event(lambda e: e.get("Event") == "FullyBooted",
+                                 max(1.0, deadline - time.monotonic()))
+            return
         raise RuntimeError("the FAX peer's Asterisk did not start: "
                            + (self.folder / "asterisk.out").read_text(errors="replace")[-2000:])
 
