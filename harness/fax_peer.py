@@ -98,8 +98,8 @@ def _files(ports: PeerPorts, centre: CentreTrunk, folder: str, secret: str) -> d
                                 Option("port", ports.ami)]),
             Section("peer", [Option("secret", secret), Option("deny", "0.0.0.0/0.0.0.0"),
                              Option("permit", "127.0.0.1/255.255.255.255"),
-                             Option("read", "call,user,system"),
-                             Option("write", "call,originate,user,system")])],
+                             Option("read", "call,user,system,reporting"),
+                             Option("write", "call,originate,user,system,reporting")])],
         "rtp.conf": [Section("general", [Option("rtpstart", ports.rtp[0]),
                                          Option("rtpend", ports.rtp[1])])],
         "udptl.conf": [Section("general", [Option("udptlstart", ports.udptl[0]),
@@ -219,6 +219,23 @@ class FaxPeer:
         for m in channels:
             self.ami.action({"Action": "Hangup", "Channel": m["Channel"], "Cause": "16"})
 
+    def session_types(self, timeout: float = 30) -> set[str]:
+        """The types (G.711, T.38) of the peer's FAX sessions, from the first moment one
+        exists until one is T.38 or a few seconds have passed (FAXSessions)."""
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        first = 0.0
+        while time.monotonic() < deadline:
+            for m in self.ami.command_list({"Action": "FAXSessions"}):
+                if m.get("Event") == "FAXSessionsEntry":
+                    seen.add(m.get("SessionType", ""))
+            if seen and not first:
+                first = time.monotonic()
+            if "T.38" in seen or (first and time.monotonic() - first > 5):
+                break
+            time.sleep(0.3)
+        return seen
+
     def wait_result(self, role: str, tag: str | None = None,
                     timeout: float = 180) -> dict[str, str]:
         return self.ami.wait_event(lambda e: e.get("Event") == "UserEvent"
@@ -290,8 +307,9 @@ class PeerAmi:
                     self.events.append(msg)
                 continue
             out.append(msg)
-            if msg.get("EventList") == "Complete" or (
-                    "Response" in msg and msg.get("EventList") != "start"):
+            # a list ends with its ...Complete event (some replies do not say EventList: start)
+            if msg.get("EventList") == "Complete" or msg.get("Event", "").endswith("Complete") \
+                    or msg.get("Response") == "Error":
                 return out
 
     def drain(self) -> list[dict[str, str]]:

@@ -121,6 +121,8 @@ def test_a_fax_is_received_and_found_as_a_pdf(stack: Stack, peer: FaxPeer,
     caller = caller_number()
     tag = uuid.uuid4().hex[:12]
     peer.send(tiff, t38=t38, tag=tag, caller=caller, station="+81 6 1234 5678")
+    # T.38 when the citizen's machine takes it, else the audio fallback
+    assert peer.session_types() == {"T.38" if t38 else "G.711"}
     sent = peer.wait_result("send", tag)
     assert (sent["Status"], sent["Pages"]) == ("SUCCESS", str(PAGES)), sent
     # what the citizen's machine saw as the centre's station id
