@@ -56,7 +56,7 @@ SETTER_SOURCES = {Setter.IVR: "ivr/agi_runner.py", Setter.OPERATOR_AGI: "acd/agi
                   Setter.ACD: "acd/service.py", Setter.SURVEY: "survey/service.py",
                   Setter.FAX: "ami_bridge/fax.py"}
 PACKAGES = ("acd", "ivr", "madoguchi", "ami_bridge", "recordings", "console", "kpi", "core",
-            "store", "survey")
+            "store", "survey", "fax")
 
 Contexts = dict[str, list[str]]  # context -> its lines, comments removed
 
