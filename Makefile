@@ -7,7 +7,8 @@ STATE  ?= state
 # Debian packages the project needs on the host (Asterisk itself comes in its own root fs)
 DEB_PACKAGES := mmdebstrap sip-tester sox espeak-ng python3-venv util-linux ffmpeg \
                 open-jtalk open-jtalk-mecab-naist-jdic hts-voice-nitech-jp-atr503-m001 \
-                chromium fonts-ipaexfont-gothic postgresql poppler-utils
+                chromium fonts-ipaexfont-gothic postgresql poppler-utils \
+                ghostscript libtiff-tools
 
 .PHONY: run test lint unit e2e deps venv pbx clean-state bench
 

@@ -48,6 +48,9 @@ class Var(StrEnum):
     CALLBACK_RING = "MADO_CALLBACK_RING"
     CALLBACK_FILE = "MADO_CALLBACK_FILE"
     ALIVE = "MADO_ALIVE"
+    FAX_ID = "MADO_FAX_ID"
+    FAX_STARTED = "MADO_FAX_STARTED"
+    FAX_JOB = "MADO_FAX_JOB"
 
 
 class Setter(StrEnum):
@@ -60,6 +63,7 @@ class Setter(StrEnum):
     ACD = "the ACD over AMI Setvar (acd/service.py)"
     SURVEY = "the post-call survey's marking over AMI Setvar (survey/service.py)"
     CALLBACK_AGI = "the callback request over FastAGI (acd/callback_agi.py)"
+    FAX = "the FAX dialer's AMI Originate (ami_bridge/fax.py)"
 
 
 class Reader(StrEnum):
@@ -131,13 +135,18 @@ ROLES: Mapping[Var, Role] = MappingProxyType({
                              ".wav: our date folders and call id only"),
     Var.ALIVE: _role({Setter.ACD}, {_T}, "the engine's heartbeat, epoch seconds; stale "
                      "makes the hold loop fail open", is_global=True),
+    Var.FAX_ID: _role({Setter.TEMPLATE}, {_T}, "a received FAX's file name in the spool: the "
+                      "channel's unique id, digits and '-'"),
+    Var.FAX_STARTED: _role({Setter.TEMPLATE}, {_T}, "epoch seconds a FAX call was answered"),
+    Var.FAX_JOB: _role({Setter.FAX}, {_T}, "the sending job's id (32 hex digits): the spool's "
+                       "out/<job>.tif to send and out/<job>.result to write"),
 })
 
 CALLER_NUMBER = "CALLERID(num)"  # Asterisk's own; adopt reads it with ours
 # what acd/adopt.py reads back from a channel, MADO_CALL_ID first
 ADOPTED: tuple[str, ...] = (*(v for v in Var if _A in ROLES[v].read_by), CALLER_NUMBER)
 ENGINE_SETTERS = frozenset({Setter.IVR, Setter.OPERATOR_AGI, Setter.ACD, Setter.SURVEY,
-                            Setter.CALLBACK_AGI})
+                            Setter.CALLBACK_AGI, Setter.FAX})
 
 
 def set_by(setter: Setter) -> frozenset[Var]:
@@ -157,6 +166,8 @@ class Context(StrEnum):
     FROM_CITYPBX = "from-citypbx"  # the city PBX endpoint's; outbound only
     OPERATORS = "operators"  # operators' phones: feature codes and transfers
     CALLBACK = "mado-callback"  # an operator's leg for a callback: dials the citizen
+    FAX_IN = "mado-fax-in"  # confgen's routes for FAX DIDs: ReceiveFAX into the spool
+    FAX_OUT = "mado-fax-out"  # the FAX dialer's Originate: SendFAX from the spool
 
 
 ENTRY = "s"  # the extension a Goto into a context of ours starts at
@@ -179,6 +190,12 @@ class TransferExten(StrEnum):
     MESSAGE = "message"  # apologise and hang up
 
 
+class FaxExten(StrEnum):
+    """Extensions of mado-fax-out the FAX dialer's Originate lands on."""
+
+    SEND = "send"  # the remote machine answered: SendFAX
+
+
 class AgiScript(StrEnum):
     """FastAGI scripts the template runs besides the service's own (named by MADO_SERVICE)."""
 
@@ -197,11 +214,13 @@ class UserEvent(StrEnum):
 
     BOARD = "MadoBoard"  # the hold loop starts the event board
     CALLBACK = "MadoCallback"  # a callback's operator leg ends: how dialling the citizen went
+    FAX = "MadoFax"  # a sending attempt ended: out/<job>.result is written
 
 
 USER_EVENT_HEADERS: Mapping[UserEvent, tuple[str, ...]] = MappingProxyType({
     UserEvent.BOARD: ("Language",),
     UserEvent.CALLBACK: ("Callback", "Status", "Answered"),
+    UserEvent.FAX: ("Job",),
 })
 
 
@@ -212,3 +231,5 @@ class TemplateField(StrEnum):
     AGI_KEY = "agi_key"  # the FastAGI secret, first argument of every AGI()
     FASTAGI = "fastagi"  # host:port of the engine's FastAGI server
     RECORDINGS = "recordings"  # the recordings folder as Asterisk sees it
+    FAX_SPOOL = "fax_spool"  # the FAX spool as Asterisk sees it (core/fax.py's layout)
+    FAX_STATION = "fax_station"  # lines setting our FAX station id and page header

@@ -57,9 +57,11 @@ CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory", Directory)
 NAMES: web.AppKey[NameBook] = web.AppKey("console_names", NameBook)
 HERE = Path(__file__).parent
-PAGES = ("desk", "wallboard", "viewer", "bookings", "admin")
+PAGES = ("desk", "wallboard", "viewer", "bookings", "fax", "admin")
 FAVICON = HERE / "static" / "favicon.svg"
 STAFF_RATINGS = "/api/staff-satisfaction"  # the city staff's monthly ratings (another feature's)
+# the FAX feature's API the FAX page calls (the page shows what the caller's role may do)
+FAX_STATUS, FAX_SEND = "/api/fax/{id}/status", "/api/fax/send"
 
 
 def _json(value: Any) -> str:
@@ -193,6 +195,16 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
     return _render(request, "wallboard.html", satisfaction=[
         ("citizen_satisfaction", t["sat_citizen"], f"{CITIZEN_TARGET:g}"),
         ("staff_satisfaction", t["sat_staff_month"], f"{STAFF_TARGET:g}")])
+
+
+async def fax_page(request: web.Request) -> web.StreamResponse:
+    """The FAX inbox, its viewer and the sending form: a shell over the FAX API."""
+    policy, role, names = policy_of(request.app), _session(request).role, _names(request)
+    return _render(request, "fax.html",
+                   can_handle=role in (roles_for(policy, "POST", FAX_STATUS) or ()),
+                   can_send=role in (roles_for(policy, "POST", FAX_SEND) or ()),
+                   classes=[(c.value, names.classes[c.value]) for c in OutcomeClass],
+                   kinds=[(k.value, names.kinds[k.value]) for k in OtherKind])
 
 
 async def viewer(request: web.Request) -> web.StreamResponse:
@@ -397,6 +409,7 @@ def add_routes(app: web.Application, console: Console, ports: ConsolePorts) -> N
     r.get("/console/desk", desk, STAFF)
     r.get("/console/wallboard", wallboard, SUPERVISORS)
     r.get("/console/viewer", viewer, READERS)
+    r.get("/console/fax", fax_page, ANYONE)
     r.get("/console/admin", admin, ADMIN_ONLY)
     r.get("/console/bookings", bookings_page, ANYONE)  # city viewers: lists and counts
     r.post("/console/admin/users", add_user, ADMIN_ONLY)

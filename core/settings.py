@@ -21,7 +21,7 @@ from .errors import ascii_digits
 from .yamlconf import ConfigError, Location, Node, load_yaml
 
 # top-level keys of madoguchi.yaml that belong to a feature's own settings type
-FEATURE_SECTIONS = ("recordings", "bookings")
+FEATURE_SECTIONS = ("recordings", "bookings", "fax")
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _EXTEN = re.compile(r"^[0-9]{2,8}$")
 _CONTACT = re.compile(r"^sip:[A-Za-z0-9.-]+(:[0-9]{1,5})?$")

@@ -18,7 +18,7 @@ from store.db import Database
 from .errors import KpiError
 from .formulas import BUCKETS, DEFAULT_SHORT_ABANDON_S, TARGETS
 from .http import kpi_report, period, staffing_report
-from .service import KpiService
+from .service import KpiService, OtherChannels
 
 
 def _pct(v: object) -> str:
@@ -77,7 +77,9 @@ def _run(args: argparse.Namespace,
         db = Database(settings.database_url)
         try:
             await db.create_schema()
-            service = KpiService(db)
+            channels: ChannelsFor | None = getattr(args, "other_channels", None)
+            other = channels(db, settings) if channels else None
+            service = KpiService(db, other_channels=other)
             extend = getattr(args, "extend_kpi", None)
             if extend is not None:  # the application's additions (bookings' counts)
                 extend(service)
@@ -135,9 +137,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run(args, job)
 
 
-def add_commands(sub: Any, extend: Callable[[KpiService], None] | None = None) -> None:
-    """Called by madoguchi.cli.build_parser with its sub-parser collection; `extend` gives
-    the report what other features count (set on the KpiService before it runs)."""
+# the application's counts of channels outside the phone KPIs, for a command's database
+ChannelsFor = Callable[[Database, Settings], OtherChannels]
+
+
+def add_commands(sub: Any, other_channels: ChannelsFor | None = None,
+                 extend: Callable[[KpiService], None] | None = None) -> None:
+    """Called by madoguchi.cli.build_parser with its sub-parser collection; `other_channels`
+    and `extend` give the report what other features count (FAXes, bookings)."""
 
     def period_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--from", dest="start", help="date, month (YYYY-MM) or ISO time "
@@ -151,16 +158,16 @@ def add_commands(sub: Any, extend: Callable[[KpiService], None] | None = None) -
     p.add_argument("--by", choices=list(BUCKETS))
     p.add_argument("--short-abandon", type=float, default=DEFAULT_SHORT_ABANDON_S,
                    help="hang-ups within this many seconds of waiting are short abandons")
-    p.set_defaults(func=cmd_kpi)
+    p.set_defaults(func=cmd_kpi, other_channels=other_channels)
     p = sub.add_parser("staffing", help="seats per half-hour for 80 %% within 9 s (Erlang C)")
     period_args(p)
     p.add_argument("--max-occupancy", type=float, default=1.0)
     p.add_argument("--shrinkage", type=float, default=0.0)
-    p.set_defaults(func=cmd_staffing)
+    p.set_defaults(func=cmd_staffing, other_channels=other_channels)
     p = sub.add_parser("report", help="monthly report with charts and proposals (HTML + PDF)")
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--service", help="one service (default: all)")
     p.add_argument("--out", default="reports", help="folder for the HTML and PDF files")
     p.add_argument("--lang", choices=["ja", "en"], default="ja",
                    help="language of the report (default: Japanese)")
-    p.set_defaults(func=cmd_report, extend_kpi=extend)
+    p.set_defaults(func=cmd_report, other_channels=other_channels, extend_kpi=extend)

@@ -48,6 +48,8 @@ class MonthData:
     callbacks: CallbackKpi = field(default_factory=CallbackKpi)
     # course and event bookings of the month by channel and status (all services only)
     bookings: dict[str, dict[str, int]] | None = None
+    # channels outside the phone KPIs (FAX): counts by name, from the application
+    other_channels: dict[str, int] = field(default_factory=dict)
 
     def service_name(self, service_id: str) -> str:
         return self.names.get(service_id, service_id)
@@ -106,6 +108,8 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
     outcomes: Counter[tuple[str, str | None]] = Counter(
         (i.outcome_class, i.other_kind if i.outcome_class == OutcomeClass.OTHER.value else None)
         for i in inter if i.call_id in counted)
+    other = (await service.other_channels(start, end)
+             if service.other_channels is not None and not svc else {})
     return MonthData(
         month, svc, start, end, service.clock(), total, by_service, by_day, by_hour, by_half,
         topics, unresolved, _transfer_targets(rows),
@@ -115,7 +119,8 @@ async def month_data(service: KpiService, month: str, svc: str | None = None,
         recovered=sum(r.outcome == Outcome.RECOVERED for r in rows),
         short_abandon_s=short, names=dict(names or {}), satisfaction=satisfaction,
         callbacks=await service.callbacks(start, end, svc, total),
-        bookings=await _bookings(service, start, end) if not svc else None)
+        bookings=await _bookings(service, start, end) if not svc else None,
+        other_channels=other)
 
 
 async def _bookings(service: KpiService, start: datetime,

@@ -88,6 +88,14 @@ def notes(data: MonthData, t: Lang) -> list[str]:
         if data.recovered:
             out.append(f"障害後に録音から復元した通話{data.recovered}件は、待ち時間や応答の有無が"
                        "確定できないため集計に含みません。")
+        if data.other_channels:
+            c = data.other_channels
+            out.append(
+                f"FAX(電話の指標には含みません): 受信{_sum(c, 'fax_received_')}件(正常"
+                f"{c.get('fax_received_ok', 0)}件、一部受信{c.get('fax_received_partial', 0)}"
+                f"件、受信失敗{c.get('fax_received_failed', 0)}件)、送信"
+                f"{_sum(c, 'fax_sent_')}件(完了{c.get('fax_sent_ok', 0)}件、失敗"
+                f"{c.get('fax_sent_failed', 0)}件)。")
         return out
     out.append("All times and dates are Japan time (Asia/Tokyo)." + (
         "" if data.complete else
@@ -165,4 +173,15 @@ def notes(data: MonthData, t: Lang) -> list[str]:
     if data.recovered:
         out.append(f"{data.recovered} call(s) rebuilt from recordings after a failure are not "
                    "counted: their wait and answer are not known.")
+    if data.other_channels:
+        c = data.other_channels
+        out.append(
+            f"FAX (outside the phone figures): {_sum(c, 'fax_received_')} received "
+            f"({c.get('fax_received_ok', 0)} complete, {c.get('fax_received_partial', 0)} "
+            f"partial, {c.get('fax_received_failed', 0)} failed), {_sum(c, 'fax_sent_')} sent "
+            f"({c.get('fax_sent_ok', 0)} delivered, {c.get('fax_sent_failed', 0)} failed).")
     return out
+
+
+def _sum(counts: dict[str, int], prefix: str) -> int:
+    return sum(n for name, n in counts.items() if name.startswith(prefix))

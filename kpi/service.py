@@ -40,6 +40,8 @@ from .schemas import NewInteraction, months_of
 
 IN_CHUNK = 500  # ids per IN (...): well under both databases' parameter limits
 BookingCounts = Callable[[datetime, datetime], Awaitable[Mapping[str, Mapping[str, int]]]]
+# (start, end) -> counts by name (e.g. {"fax_received_ok": 3, "fax_sent_failed": 1})
+OtherChannels = Callable[[datetime, datetime], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,11 @@ class KpiService:
                  live_call: Callable[[str], CallRef | None] = lambda _id: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  short_abandon_s: float = DEFAULT_SHORT_ABANDON_S,
-                 known_agents: frozenset[str] = frozenset()) -> None:
+                 known_agents: frozenset[str] = frozenset(),
+                 other_channels: OtherChannels | None = None) -> None:
         self.db = db
+        # counts of the channels outside the phone KPIs (FAX), from the application
+        self.other_channels = other_channels
         self.known_agents = known_agents  # the operators' extensions an interaction may name
         self.live_call = live_call
         self.clock = clock
@@ -144,8 +149,10 @@ class KpiService:
 
     async def interactions(self, start: datetime, end: datetime,
                            service: str | None = None) -> list[InteractionRecord]:
+        # the phone's records: a FAX's (channel fax) stays outside the phone KPIs
         stmt = select(InteractionRecord).where(InteractionRecord.call_offered_at >= start,
-                                               InteractionRecord.call_offered_at < end)
+                                               InteractionRecord.call_offered_at < end,
+                                               InteractionRecord.channel == "phone")
         if service:
             stmt = stmt.where(InteractionRecord.service == service)
         async with self.db.sessions() as session:

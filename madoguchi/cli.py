@@ -27,6 +27,9 @@ from core.statelock import StateLocked
 from core.yamlconf import ConfigError
 
 if TYPE_CHECKING:
+    from kpi.service import OtherChannels
+    from store.db import Database
+
     from .engine import Engine
 
 
@@ -46,6 +49,10 @@ def _load(args: argparse.Namespace) -> tuple[Settings, Secrets]:
     from bookings.settings import booking_settings
 
     booking_settings(settings)
+
+    from core.fax import fax_settings
+
+    fax_settings(settings)  # likewise the FAX section
     return settings, load_or_create(settings.state_dir, [a.id for a in settings.agents], env)
 
 
@@ -219,13 +226,19 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
     def with_bookings(kpi: KpiService) -> None:  # the monthly report counts bookings too
         kpi.booking_counts = BookingService(kpi.db).counts
 
-    add_kpi_commands(sub, with_bookings)  # kpi | staffing | report
+    # kpi | staffing | report; the report counts FAXes and bookings
+    add_kpi_commands(sub, _fax_counts, with_bookings)
     from recordings.cli import add_commands as add_recording_commands
 
     add_recording_commands(sub)
     from bookings.cli import add_commands as add_booking_commands
 
     add_booking_commands(sub)  # bookings purge | draw; its tables join export and erase
+    from fax.cli import add_commands as add_fax_commands
+
+    add_fax_commands(sub)  # fax index | purge | export | erase
+    erase = sub.choices["erase"]
+    erase.set_defaults(func=_erase_with_fax(erase.get_default("func")))
     from console.cli import add_parser as add_users_parser
 
     add_users_parser(sub)  # users add | list; import directory | faq
@@ -233,6 +246,28 @@ def build_parser(env: Environ | None = None) -> argparse.ArgumentParser:
 
     add_db_parser(sub)  # db upgrade | current
     return parser
+
+
+def _fax_counts(db: Database, settings: Settings) -> OtherChannels:
+    """The FAX feature's counts for the monthly report (outside the phone KPIs)."""
+    from fax.service import FaxService
+    from fax.settings import fax_config
+
+    return FaxService(db, fax_config(settings)).counts
+
+
+def _erase_with_fax(erase_recordings: Command) -> Command:
+    """`erase --all --confirm` removes the FAXes too (their files first), then the rest."""
+    def erase(args: argparse.Namespace) -> int:
+        if args.all and args.confirm:
+            from fax.cli import erase_job, run
+
+            args.action = "erase"
+            code = run(args, erase_job(), deletes=True)
+            if code:
+                return code
+        return erase_recordings(args)
+    return erase
 
 
 def private_state(state: Path) -> None:

@@ -47,6 +47,10 @@ from core.satisfaction import points
 from core.secrets import Secrets, fastagi_secret_watch
 from core.settings import Settings
 from core.statelock import StateLock
+from fax.jobs import FaxJobs
+from fax.sending import Outbox
+from fax.service import FaxService
+from fax.settings import fax_config
 from ivr.agi_runner import IvrRunner
 from ivr.prompts import LANGUAGES
 from ivr.service import IvrService
@@ -68,6 +72,8 @@ JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offer
 # The parts in the order they start (and the reverse of the order they stop). Why this order:
 # - the state lock first and last: nothing touches the state folder without it;
 # - the journal is replayed before the reconciler (recording jobs) looks at files;
+# - the FAX jobs (spool indexing, sent jobs' results) need the database, not AMI: a result
+#   missed while AMI is away is found by their poll;
 # - agent states are restored before the ACD and AMI start, and their writer is flushed only
 #   once the ACD, which reports changes to it, has stopped; so are pending callbacks, which
 #   take their places in the waiting lines before anyone is rung;
@@ -81,7 +87,7 @@ JOURNAL_REPLAY_S = 15.0  # how often call records the database refused are offer
 # - the bookings purge needs the database, and stops before it closes;
 # - FastAGI starts last and so stops first: no new call arrives while the rest stops.
 PARTS = ("state_lock", "ivr_service", "database", "journal_replay", "agent_history",
-         "callbacks", "closing_calls", "recording_jobs", "booking_purge",
+         "callbacks", "closing_calls", "recording_jobs", "booking_purge", "fax_jobs",
          "journal_replay_task", "ami",
          "supervision", "acd", "resync", "sighup", "fastagi")
 
@@ -132,6 +138,11 @@ class Engine:
               "database", registry=self.metrics.registry).set_function(self._journal_pending)
         self.recording_jobs = RecordingJobs(self.recordings, self.metrics.registry,
                                             lambda: [c.id for c in self.tracker.live()])
+        # FAXes: the spool indexed and sent jobs polled on a timer; sending through AMI
+        self.fax = FaxService(self.db, fax_config(settings), self.tracker.clock)
+        self.fax_outbox = Outbox(self.fax, settings.transfers, ports.FaxCalls(
+            self.ami, layout, settings, self.fax.config.fax))
+        self.fax_jobs = FaxJobs(self.fax, self.fax_outbox, self.metrics.registry)
         # calls marked for the post-call survey (API) and its answers (from the IVR)
         self.survey = SurveyService(self.db, self.ami, ports.CallsForSurvey(self.acd),
                                     self.tracker.clock)
@@ -256,6 +267,14 @@ class Engine:
             await self.booking_purge.stop()
 
     @asynccontextmanager
+    async def _fax_jobs(self) -> AsyncIterator[None]:
+        self.fax_jobs.start()  # the spool indexed now, then on its timer; retention purge
+        try:
+            yield
+        finally:
+            await self.fax_jobs.stop()
+
+    @asynccontextmanager
     async def _journal_replay_task(self) -> AsyncIterator[None]:
         task = asyncio.get_running_loop().create_task(self._replay_journal_every())
         try:
@@ -372,6 +391,12 @@ class Engine:
                                      action=action, call_id=call_id, detail=detail),
                           what=f"audit {action}")
 
+    async def _fax_result(self, job: str) -> None:
+        try:
+            await self.fax_outbox.result(job)
+        except Exception:  # the poll reads the result file again
+            log.exception("FAX job %s: result not applied", job[:32])
+
     def _longest_wait(self, queue: str) -> Callable[[], float]:
         return lambda: self.acd.oldest_wait(self.tracker.clock()).get(queue, 0.0)
 
@@ -427,6 +452,11 @@ class Engine:
             # the hold loop starts the board (dialplans/); labels bounded to the IVR's languages
             lang = event.get("Language", "")
             self.metrics.board_played.labels(lang if lang in LANGUAGES else "other").inc()
+        elif name == "UserEvent" and event.get("UserEvent") == UserEvent.FAX:
+            # a sending attempt ended; the poll would find its result later anyway
+            task = asyncio.get_running_loop().create_task(self._fax_result(event.get("Job", "")))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _on_connected(self) -> None:
         self._connections += 1

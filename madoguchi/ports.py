@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 
 from acd.agents import TRANSITIONS, AgentState
 from acd.ports import Announcer
 from acd.service import OPERATOR_ACTIONS, Acd
+from ami_bridge.ami import AmiClient
+from ami_bridge.fax import FaxDialer
+from ami_bridge.pbx.confgen import Layout
 from console.ports import (
     CenterFacts,
     ConsolePorts,
@@ -19,7 +23,10 @@ from console.ports import (
     RecordingsAdmin,
 )
 from core.calls import Call
+from core.fax import FaxSettings
 from core.settings import Settings
+from core.transfers import resolve
+from fax.ports import FaxSender
 from ivr.flow import ToQueue
 from ivr.prompts import Audio
 from ivr.schedule import OverrideMode
@@ -144,3 +151,16 @@ def service_open(ivr: IvrService) -> Callable[[str], bool]:
         except Exception:  # an unknown service (config changed): never block the callback
             return True
     return is_open
+
+
+class FaxCalls(FaxSender):
+    """The FAX feature's calls, placed by the AMI adapter (SendFAX in the dialplan) on the
+    trunk the transfer rules name for the number."""
+
+    def __init__(self, ami: AmiClient, layout: Layout, settings: Settings,
+                 fax: FaxSettings) -> None:
+        self.dialer = FaxDialer(ami, layout, fax)
+        self.transfers = settings.transfers
+
+    async def send(self, job_id: str, tiff: Path, number: str) -> None:
+        await self.dialer.send(job_id, tiff, resolve(self.transfers, number).dial)

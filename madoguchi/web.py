@@ -19,6 +19,8 @@ from console.directory import MAX_CSV_BYTES
 from console.http import add_routes as add_console_routes
 from core.access import PUBLIC, SUPERVISORS, Routes
 from core.errors import JSON_LIMIT, ApiError, api_errors, json_error, too_large
+from fax.http import FAX, OUTBOX, SEND_ROUTE, body_limit
+from fax.http import add_routes as add_fax_routes
 from ivr.http import IVR
 from ivr.http import add_routes as add_ivr_routes
 from kpi.http import KPI
@@ -33,6 +35,9 @@ from .engine import Engine
 from .ports import console_ports
 
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+# routes taking more than JSON_LIMIT: (method, route) -> (limit, what the refusal says)
+LARGE_BODIES: web.AppKey[dict[tuple[str, str], tuple[int, str]]] = web.AppKey(
+    "large_bodies", dict)
 CSV_IMPORT = ("POST", "/console/admin/import")  # the one route taking a large body
 # the CSV upload's form fields and multipart framing around the file itself
 FORM_OVERHEAD = 64 * 1024
@@ -44,8 +49,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def guard_input(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Before the access check and every handler: no control character in the path or a
     query parameter (PostgreSQL refuses NUL in text and would answer a 500; none belongs in
-    an id, a date or a search), and bodies within their limit: the CSV import up to its
-    documented size, every other body (JSON, forms) up to JSON_LIMIT, refused with 413."""
+    an id, a date or a search), and bodies within their limit: the CSV import and the FAX
+    upload (LARGE_BODIES) up to their documented sizes, every other body (JSON, forms) up to
+    JSON_LIMIT, refused with 413."""
     if _CONTROL.search(request.path):
         raise json_error(400, "control_character", "the path contains a control character")
     for key, value in request.query.items():
@@ -54,18 +60,15 @@ async def guard_input(request: web.Request, handler: Handler) -> web.StreamRespo
                              f"query parameter {key[:32]!r} contains a control character")
     resource = request.match_info.route.resource
     route = (request.method, resource.canonical if resource is not None else request.path)
-    csv = route == CSV_IMPORT
-    limit = MAX_CSV_BYTES + FORM_OVERHEAD if csv else JSON_LIMIT
+    large = request.app.get(LARGE_BODIES, {}).get(route)
+    limit = large[0] if large else JSON_LIMIT
 
     def refusal() -> ApiError:
-        if csv:
-            return json_error(413, "too_large",
-                              f"the CSV file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB")
-        return too_large(limit)
+        return json_error(413, "too_large", large[1]) if large else too_large(limit)
 
     if request.content_length is not None and request.content_length > limit:
         raise refusal()
-    if request.body_exists and not csv:
+    if request.body_exists and not large:  # the large ones are read by their handlers
         # aiohttp itself stops reading past client_max_size, chunked bodies included
         request = request.clone(client_max_size=limit)
     try:
@@ -96,8 +99,14 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
                       console_config or ConsoleConfig.from_env(engine.env), call_owner,
                       metrics_token=engine.secrets.metrics_token,
                       extensions=[a.id for a in engine.settings.agents])
+    fax_limit = body_limit(engine.fax)  # the FAX upload is streamed by its handler
     app = web.Application(middlewares=[api_errors, guard_input, console.middleware],
                           client_max_size=MAX_CSV_BYTES + FORM_OVERHEAD)
+    app[LARGE_BODIES] = {
+        CSV_IMPORT: (MAX_CSV_BYTES + FORM_OVERHEAD,
+                     f"the CSV file is over {MAX_CSV_BYTES // (1024 * 1024)} MiB"),
+        SEND_ROUTE: (fax_limit, f"the PDF is over "
+                     f"{engine.fax.config.fax.max_upload_bytes // (1024 * 1024)} MiB")}
     app[ENGINE] = engine
     app[RECORDINGS] = engine.recordings
     app[ACD] = engine.acd_parts
@@ -106,6 +115,8 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     app[SURVEY] = engine.survey
     # the PDF participant list is drawn in the monthly report's font
     app[BOOKINGS] = Bookings(engine.bookings, engine.booking_settings, font=report_font)
+    app[FAX] = engine.fax
+    app[OUTBOX] = engine.fax_outbox
 
     async def engine_ctx(_app: web.Application) -> AsyncIterator[None]:
         async with engine.running():  # a failed start has already stopped what it started
@@ -121,6 +132,7 @@ def make_app(engine: Engine, console_config: ConsoleConfig | None = None) -> web
     add_kpi_routes(app)
     add_survey_routes(app)
     add_booking_routes(app)
+    add_fax_routes(app)
     add_console_routes(app, console, console_ports(engine.ivr_state, engine.recordings,
                                                    engine.settings))
     return app

@@ -204,6 +204,8 @@ class InteractionRecord(Base):
     faq_refs: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of FAQ ids
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     call_offered_at: Mapped[datetime] = mapped_column(UtcDateTime())  # copied for period queries
+    # phone | fax: a FAX's record names the FAX in call_id; the phone KPIs count phone only
+    channel: Mapped[str] = mapped_column(String(8), default="phone", server_default="phone")
 
     __table_args__ = (Index("ix_interactions_offered", "call_offered_at"),)
 

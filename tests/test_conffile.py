@@ -141,6 +141,8 @@ def test_the_dialplan_routes_each_did_and_fills_every_field(
                    ("same", f"n,Set(__MADO_DID={svc.did})"),
                    ("same", f"n,Set(__MADO_QUEUE={svc.queue})"),
                    ("same", "n,Goto(mado-inbound,s,1)")]
+    routes += [("exten", "4000,1,Set(__MADO_DID=4000)"),  # the FAX DID: ReceiveFAX
+               ("same", "n,Goto(mado-fax-in,s,1)")]
     assert contexts["from-trunk"][:len(routes)] == routes
     assert contexts["from-trunk"][len(routes):] == [("exten", "_X.,1,Hangup(1)"),
                                                     ("exten", "i,1,Hangup(1)")]

@@ -168,7 +168,7 @@ def _error_ids() -> set[str]:
     patterns = [r'error_id\s*=\s*"([a-z_]+)"', r'json_error\(\s*\d{3},\s*"([a-z_]+)"',
                 r'Error\(\s*\d{3},\s*"([a-z_]+)"', r'"error":\s*"([a-z_]+)"']
     for package in ("acd", "console", "core", "ivr", "kpi", "madoguchi", "recordings",
-                    "survey"):
+                    "survey", "fax"):
         for path in (ROOT / package).glob("*.py"):
             text = path.read_text(encoding="utf-8")
             for pattern in patterns:

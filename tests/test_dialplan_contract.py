@@ -32,6 +32,7 @@ from ami_bridge.dialplan import (
     AgiScript,
     Context,
     Dest,
+    FaxExten,
     Reader,
     Setter,
     TemplateField,
@@ -49,14 +50,15 @@ from core.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = confgen.DIALPLANS / "extensions.conf.in"
 # Asterisk's own variables the template reads (functions such as ${FILTER(...)} aside)
-# Asterisk's own: Dial sets DIALSTATUS and ANSWEREDTIME, Gosub ARG1
-ASTERISK_OWN = {"EPOCH", "UNIQUEID", "EXTEN", "DIALSTATUS", "ANSWEREDTIME", "ARG1"}
+# Asterisk's own: Dial sets DIALSTATUS and ANSWEREDTIME, Gosub ARG1; FAX's HANGUPCAUSE, REASON
+ASTERISK_OWN = {"EPOCH", "UNIQUEID", "EXTEN", "DIALSTATUS", "ANSWEREDTIME", "ARG1",
+                "HANGUPCAUSE", "REASON"}
 # the modules that set channel variables, by the contract's name for them
 SETTER_SOURCES = {Setter.IVR: "ivr/agi_runner.py", Setter.OPERATOR_AGI: "acd/agi.py",
                   Setter.ACD: "acd/service.py", Setter.SURVEY: "survey/service.py",
-                  Setter.CALLBACK_AGI: "acd/callback_agi.py"}
+                  Setter.CALLBACK_AGI: "acd/callback_agi.py", Setter.FAX: "ami_bridge/fax.py"}
 PACKAGES = ("acd", "ivr", "madoguchi", "ami_bridge", "recordings", "console", "kpi", "core",
-            "store", "survey")
+            "store", "survey", "fax")
 
 Contexts = dict[str, list[str]]  # context -> its lines, comments removed
 
@@ -242,6 +244,7 @@ def test_the_extensions_the_engine_names_exist(template: str) -> None:
     by_context = contexts(template)
     assert extensions(by_context[Context.ROUTE]) - {"i"} == set(Dest)
     assert extensions(by_context[Context.TRANSFER]) == set(TransferExten)
+    assert extensions(by_context[Context.FAX_OUT]) == {*FaxExten, "h"}
     # the engine sends callers to ENTRY of these: the ACD's bridge F() option and confgen
     for context in (Context.AFTER, Context.INBOUND, Context.HOLD, Context.FAILOPEN):
         assert ENTRY in extensions(by_context[context]), context

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, select, text
 
 import bookings.models
 import console.directory
 import console.sessions
+import fax.models
 from console.models import ConsoleUser
 from madoguchi.cli import main
 from store import migrate
@@ -32,7 +33,7 @@ from store.models import (
     RecordingAgent,
 )
 
-assert console.directory and console.sessions  # their tables are part of the metadata
+assert console.directory and console.sessions and fax.models  # their tables are in the metadata
 assert bookings.models
 ROOT = Path(__file__).resolve().parents[1]
 # what the releases before migrations made with create_all (the baseline revision)
@@ -166,6 +167,28 @@ async def test_the_fifth_revision_adds_the_bookings_tables(database_url: str) ->
         assert not tables & await _tables(db)
         await db.upgrade("0005")
         assert tables <= await _tables(db)
+    finally:
+        await db.close()
+
+
+async def test_the_sixth_revision_adds_fax_and_the_interactions_channel(
+        database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.upgrade("0005")
+        async with db.engine.begin() as conn:  # a record as revision 0005 stored it
+            await conn.execute(text(
+                "INSERT INTO interactions (call_id, agent_id, service, topic, outcome_class,"
+                " text, faq_refs, created_at, call_offered_at) VALUES ('c1', '7001', 'city',"
+                " 'gomi', 'x', '', '[]', :at, :at)"), {"at": AT})
+        assert not {"fax_received", "fax_sent"} & await _tables(db)
+        await db.upgrade("0006")
+        assert {"fax_received", "fax_sent"} <= await _tables(db)
+        async with db.sessions() as session:  # the records made before are the phone's
+            assert (await session.scalars(select(InteractionRecord.channel))).all() == [
+                "phone"]
+        await db.upgrade()
+        assert await _schema_diff(db) == []
     finally:
         await db.close()
 

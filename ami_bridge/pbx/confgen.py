@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.fax import HEADER_CHAR, IN_DIR, NUMBER_CHAR, OUT_DIR, FaxSettings, fax_settings
 from core.files import write_durably
 from core.secrets import KEY_PATTERN, Secrets
 from core.settings import Settings
@@ -60,6 +61,8 @@ MODULES = [
     "func_hangupcause.so",
     "bridge_simple.so", "bridge_native_rtp.so", "bridge_softmix.so", "bridge_holding.so",
     "res_audiosocket.so",
+    # FAX: ReceiveFAX/SendFAX (spandsp), T.38 over PJSIP, FILE() for the spool's .meta files
+    "res_fax.so", "res_fax_spandsp.so", "res_pjsip_t38.so", "func_env.so",
 ]
 
 
@@ -69,6 +72,8 @@ class Layout:
 
     local: Path  # state/asterisk on this host
     asterisk: str  # the same folder seen from inside Asterisk (chroot mount point or local)
+    # folders inside it that hold personal data Asterisk writes (the FAX spool): its own, 0700
+    private: tuple[str, ...] = ()
 
     def ast(self, sub: str) -> str:
         return f"{self.asterisk}/{sub}"
@@ -79,12 +84,15 @@ CHROOT_MOUNT = "/srv/madoguchi"
 
 def layout_for(settings: Settings, chroot: bool) -> Layout:
     local = (settings.state_dir / "asterisk").resolve()
-    return Layout(local, CHROOT_MOUNT if chroot else str(local))
+    spool = str(fax_settings(settings).spool_dir)
+    private = (spool, f"{spool}/{IN_DIR}", f"{spool}/{OUT_DIR}")
+    return Layout(local, CHROOT_MOUNT if chroot else str(local), private)
 
 
 def sections(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, list[Section]]:
     """Every option file as sections; extensions.conf comes from its template (_dialplan)."""
     a = settings.asterisk
+    fax = fax_settings(settings)
     return {
         # only the instance's own folders; modules, sounds and music stay at the build's defaults
         "asterisk.conf": [
@@ -106,6 +114,8 @@ def sections(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, 
         "manager.conf": _manager(settings, secrets),
         "rtp.conf": [Section("general", [Option("rtpstart", a.rtp_start),
                                          Option("rtpend", a.rtp_end)])],
+        "udptl.conf": [Section("general", [Option("udptlstart", fax.udptl_start),
+                                           Option("udptlend", fax.udptl_end)])],
         "musiconhold.conf": [Section("default", [Option("mode", "files"),
                                                  Option("directory", "moh"),
                                                  Option("sort", "random")])],
@@ -118,7 +128,7 @@ def sections(settings: Settings, secrets: Secrets, layout: Layout) -> dict[str, 
     }
 
 
-EMPTY_FILES = ("cel.conf", "features.conf", "udptl.conf", "ccss.conf", "acl.conf",
+EMPTY_FILES = ("cel.conf", "features.conf", "ccss.conf", "acl.conf",
                "sorcery.conf", "pjproject.conf")
 
 
@@ -178,6 +188,12 @@ def _manager(settings: Settings, secrets: Secrets) -> list[Section]:
     ]
 
 
+# FAX machines on the trunks may switch to T.38 (a re-INVITE); without it they stay on G.711
+T38 = (Comment("T.38 FAX when the other side asks for it (or SendFAX/ReceiveFAX do)"),
+       Option("t38_udptl", "yes"), Option("t38_udptl_ec", "redundancy"),
+       Option("t38_udptl_maxdatagram", 400))
+
+
 def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
     a = settings.asterisk
     sections = [
@@ -191,7 +207,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
             Option("type", "endpoint"), Option("transport", "transport-udp"),
             Option("context", Context.FROM_TRUNK), Option("identify_by", "ip"),
             Option("disallow", "all"), Option("allow", "alaw,ulaw"), Option("direct_media", "no"),
-            Option("rtp_symmetric", "yes"), Option("dtmf_mode", "rfc4733")],
+            Option("rtp_symmetric", "yes"), Option("dtmf_mode", "rfc4733"), *T38],
             comments=["Inbound trunk: only the address in [trunk-identify] may deliver calls. "
                       "There is no anonymous endpoint.",
                       "identify_by = ip: a request from elsewhere with the user part 'trunk' is "
@@ -206,7 +222,7 @@ def _pjsip(settings: Settings, secrets: Secrets) -> list[Section]:
                 Option("type", "endpoint"), Option("transport", "transport-udp"),
                 Option("context", Context.FROM_CITYPBX), Option("identify_by", "ip"),
                 Option("disallow", "all"), Option("allow", "alaw,ulaw"),
-                Option("direct_media", "no"), Option("aors", "citypbx")],
+                Option("direct_media", "no"), Option("aors", "citypbx"), *T38],
                 comments=["outbound only: transfers to city-hall extensions and allowed outside "
                           "numbers"]),
             Section("citypbx", [Option("type", "aor"),
@@ -256,8 +272,43 @@ AGI_KEY = Kind("a FastAGI key", re.compile(r"[A-Za-z0-9_-]"), "letters, digits, 
                KEY_PATTERN)
 
 
+# what the FAX station id and header may hold in a dialplan argument (core/fax.py checks them
+# at load time; checked again here like every value)
+FAX_NUMBER = Kind("a FAX number", NUMBER_CHAR, "digits, + and -")
+FAX_HEADER = Kind("a FAX page header", HEADER_CHAR, "ASCII letters, digits, space and "
+                  ". + _ : / & ' @ # * ! ? = % -")
+
+
+def _fax_routes(settings: Settings, fax: FaxSettings) -> list[DialplanLine]:
+    """from-trunk lines sending each FAX DID to ReceiveFAX (no engine involved)."""
+    services = {s.did for s in settings.services}
+    routes: list[DialplanLine] = []
+    for did in fax.dids:
+        at = Place("extensions.conf", Context.FROM_TRUNK, f"FAX DID {did!r}")
+        if did in services:
+            raise ConfWriteError(at, "the DID is also a service's: a call cannot be both")
+        field = Field(DIGITS, did, "FAX DID")
+        routes += [exten(at, field, "1", "Set", f"__{Var.DID}=", field),
+                   same(at, "Goto", f"{Context.FAX_IN},{ENTRY},1")]
+    return routes
+
+
+def _fax_station(fax: FaxSettings) -> list[DialplanLine]:
+    """Our station id (the number receiving machines show) and the page header."""
+    at = Place("extensions.conf", Context.FAX_OUT, "fax station")
+    lines = []
+    if fax.number:
+        lines.append(same(at, "Set", "FAXOPT(localstationid)=",
+                          Field(FAX_NUMBER, fax.number, "fax number")))
+    if fax.header:
+        lines.append(same(at, "Set", "FAXOPT(headerinfo)=",
+                          Field(FAX_HEADER, fax.header, "fax header")))
+    return lines
+
+
 def _dialplan(settings: Settings, secrets: Secrets, layout: Layout) -> str:
     template = (DIALPLANS / "extensions.conf.in").read_text(encoding="utf-8")
+    fax = fax_settings(settings)
     routes: list[DialplanLine] = []
     for s in settings.services:
         # service ids and DIDs are validated identifiers and digits; checked again here
@@ -274,12 +325,15 @@ def _dialplan(settings: Settings, secrets: Secrets, layout: Layout) -> str:
                  Field(ID, s.queue, f"queue of service {s.id!r}")),
             same(at, "Goto", f"{Context.INBOUND},{ENTRY},1"),
         ]
+    routes += _fax_routes(settings, fax)
     return fill("extensions.conf", template, {
         TemplateField.DID_ROUTES: routes,
         TemplateField.AGI_KEY: Field(AGI_KEY, secrets.fastagi_secret),
         TemplateField.FASTAGI: Field(ADDRESS,
                                      f"{settings.fastagi.host}:{settings.fastagi.port}"),
         TemplateField.RECORDINGS: Field(PATH, layout.ast("recordings")),
+        TemplateField.FAX_SPOOL: Field(PATH, layout.ast(str(fax.spool_dir))),
+        TemplateField.FAX_STATION: _fax_station(fax),
     })
 
 
@@ -288,6 +342,9 @@ def write(settings: Settings, secrets: Secrets, layout: Layout) -> Path:
     for sub in ("etc", "db", "spool", "run", "log", "recordings", f"recordings/{FAILOPEN_DIR}",
                 "sounds"):
         (layout.local / sub).mkdir(parents=True, exist_ok=True)
+    for sub in layout.private:
+        # personal data (received and outgoing FAXes): Asterisk's own (pbx/sharing.py)
+        (layout.local / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     # Asterisk reads its configuration as another user of the folder's group (pbx/sharing.py)
     os.chmod(layout.local / "etc", 0o2750)  # noqa: S103 - the PBX group only
     for name, text in render(settings, secrets, layout).items():

@@ -133,7 +133,7 @@ def unprivileged(pbx: Pbx) -> Pbx:
             run_as = pbx_user(create=True)
         except SharingError as exc:
             raise PbxError(str(exc)) from exc
-    share(pbx.layout.local, run_as)
+    share(pbx.layout.local, run_as, pbx.layout.private)
     return Pbx(pbx.chroot, pbx.rootfs, pbx.layout, run_as)
 
 

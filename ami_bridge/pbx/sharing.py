@@ -6,6 +6,7 @@ only what it must with the engine, through that user's group.
     etc/                      root:pbx 0750, files 0640  (Asterisk reads its config)
     db/ spool/ run/ log/      pbx:pbx 0700   (Asterisk's own)
     recordings/ (failopen/)   root:pbx 2770  (MixMonitor writes legs 0660, the engine reads)
+    fax/ (in/ out/)           pbx:pbx 0700, files 0600  (FAXes: only Asterisk and root)
     sounds/                   root:pbx 2750, files 0640  (the engine writes prompts, Asterisk plays)
 
 Asterisk's umask is 007: what it makes is shared with the engine through the group, and
@@ -86,13 +87,14 @@ def _tree(root: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> None
         dirnames[:] = [n for n in dirnames if not (d / n).is_symlink()]
 
 
-def share(local: Path, run_as: RunAs | None) -> None:
-    """Set owners and modes of the instance folder before Asterisk starts."""
+def share(local: Path, run_as: RunAs | None, private: tuple[str, ...] = ()) -> None:
+    """Set owners and modes of the instance folder before Asterisk starts; `private` are
+    further folders of Asterisk's own (Layout.private)."""
     uid = os.geteuid()
     gid = run_as.gid if run_as is not None else os.getegid()
     os.chown(local, uid, gid)
     os.chmod(local, 0o750)  # noqa: S103 - the PBX group only
-    for sub in PRIVATE_DIRS:
+    for sub in (*PRIVATE_DIRS, *private):
         path = local / sub
         path.mkdir(exist_ok=True)
         owner = run_as.uid if run_as is not None else uid
