@@ -7,6 +7,7 @@ dialplan, and what they mean, are listed in ami_bridge/dialplan.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,6 +21,9 @@ from core.calls import Call, CallTracker
 from core.errors import ascii_digits
 from core.settings import Settings
 
+from .booking_call import run_dialogue
+from .booking_dialogue import BookingDialogue, Speak
+from .booking_port import BookingPort
 from .interpreter import (
     CallInfo,
     Collect,
@@ -29,6 +33,7 @@ from .interpreter import (
     Interpreter,
     Outcome,
     Played,
+    RunBooking,
     Say,
     TransferTo,
 )
@@ -48,7 +53,8 @@ class IvrRunner:
                  recordings_dir: str, on_offer: Callable[[Call], None],
                  on_enqueue: Callable[[Call], Awaitable[None]],
                  clock: Callable[[], datetime] = utc_now,
-                 on_survey: Callable[[SurveyResult], Awaitable[None]] | None = None) -> None:
+                 on_survey: Callable[[SurveyResult], Awaitable[None]] | None = None,
+                 bookings: BookingPort | None = None) -> None:
         self.settings = settings
         self.ivr = ivr
         self.tracker = tracker
@@ -57,6 +63,7 @@ class IvrRunner:
         self.on_enqueue = on_enqueue
         self.clock = clock
         self.on_survey = on_survey  # stores a call's survey answers
+        self.bookings = bookings  # the booking node's way to the bookings (madoguchi/ports.py)
         self._reported: set[tuple[str, str, str]] = set()
 
     async def handle(self, session: AgiSession) -> None:
@@ -113,6 +120,15 @@ class IvrRunner:
                 if isinstance(instruction, End):
                     await self._finish(session, Dest.HANGUP)
                     return
+                if isinstance(instruction, RunBooking):
+                    dialogue = BookingDialogue(instruction.category, instruction.language,
+                                               call.caller, world.tz, instruction.max_events)
+                    io = _SpokenDialogue(self, session, world.flowset.version,
+                                         instruction.language)
+                    how = await run_dialogue(dialogue, self.bookings, io, call.id)
+                    log.info("call %s: booking node ended: %s", call.id, how)
+                    instruction = interp.feed(Played())
+                    continue
                 outcome = await self._perform(session, instruction, world.flowset.version)
                 instruction = interp.feed(outcome)
         except (AgiHangup, AgiCommandFailed):
@@ -177,6 +193,16 @@ class IvrRunner:
                                         instruction.max_digits)
         return Digits(digits)
 
+    async def speak_texts(self, texts: tuple[str, ...], language: str) -> tuple[Audio, ...]:
+        """Sentences made at call time (the booking dialogue's), spoken by the flows' TTS;
+        each file is named by its text, so a sentence is synthesised once per machine."""
+        out = []
+        for text in texts:
+            # synthesis runs a subprocess: off the event loop
+            name = await asyncio.to_thread(self.ivr.tts.render, text, language)
+            out.append(Audio("booking", language, text, f"tts/{name}" if name else None))
+        return tuple(out)
+
     async def _survey(self, session: AgiSession) -> None:
         """mado-after, for a call marked for the survey: the operator has hung up and the
         caller is still on the line. The dialplan passes the call's id, which must be this
@@ -233,3 +259,19 @@ class IvrRunner:
             return
         await self.ivr.set_override(service, mode.value, f"feature code from {endpoint}")
         await session.stream_file("beep")
+
+
+class _SpokenDialogue:
+    """The booking dialogue's sentences on a FastAGI channel, played like a flow's prompts."""
+
+    def __init__(self, runner: IvrRunner, session: AgiSession, version: str,
+                 language: str) -> None:
+        self.runner, self.session, self.version = runner, session, version
+        self.language = language
+
+    async def speak(self, step: Speak) -> Played | Digits:
+        audio = await self.runner.speak_texts(step.texts, self.language)
+        if step.collect:
+            return await self.runner._perform(self.session, Collect(audio, step.timeout_ms),
+                                              self.version)
+        return await self.runner._perform(self.session, Say(audio), self.version)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import datetime
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from core.settings import load_settings
 
+from .booking_call import run_dialogue
+from .booking_dialogue import BookingDialogue, Speak
+from .booking_sample import SampleBookings
 from .errors import FlowSetInvalid
 from .events import Board, announcement_text, load_events
 from .flow import json_schema
@@ -26,6 +30,7 @@ from .interpreter import (
     Enqueue,
     Interpreter,
     Played,
+    RunBooking,
     Say,
     TransferTo,
 )
@@ -111,8 +116,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     keys = [k for k in args.dtmf.replace(" ", "").split(",") if k]
     interp = Interpreter(flow, world, CallInfo(args.caller, args.did, service), lambda: at)
     steps: list[dict[str, object]] = []
+    sample = SampleBookings(at, tz)
+    booked = False
     instruction = interp.start()
     while True:
+        if isinstance(instruction, RunBooking):
+            booked = True
+            dialogue = BookingDialogue(instruction.category, instruction.language,
+                                       args.caller, tz, instruction.max_events)
+            script = _Script(interp.path[-1], instruction.language, keys, steps)
+            steps.append({"node": interp.path[-1], "language": instruction.language,
+                          "say": [f"[{SampleBookings.LABEL}]"]})
+            asyncio.run(run_dialogue(dialogue, sample, script, "simulate"))
+            instruction = interp.feed(Played())
+            continue
         if isinstance(instruction, Say | Collect):
             key = keys.pop(0) if isinstance(instruction, Collect) and keys else ""
             steps.append({"node": interp.path[-1], "language": interp.language,
@@ -125,7 +142,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         end = _ending(instruction)
         break
     result = {"flow": args.flow, "version": fs.version, "at": at.isoformat(),
-              "path": interp.path, "language": interp.language, "steps": steps, "end": end}
+              "path": interp.path, "language": interp.language, "steps": steps, "end": end,
+              **({"bookings": sample.calls} if booked else {})}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
@@ -136,8 +154,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"  {step['node']} ({step['language']}){keys_txt}")
         for line in step["say"]:  # type: ignore[attr-defined]
             print(f"      {line}")
+    if booked:
+        print(SampleBookings.LABEL + ": " + (", ".join(sample.calls) or "nothing asked"))
     print(f"end: {end}")
     return 0
+
+
+class _Script:
+    """The booking dialogue in a dry run: its sentences are recorded as steps of the node,
+    and its keys taken from --dtmf like a menu's."""
+
+    def __init__(self, node: str, language: str, keys: list[str],
+                 steps: list[dict[str, object]]) -> None:
+        self.node, self.language, self.keys, self.steps = node, language, keys, steps
+
+    async def speak(self, step: Speak) -> Played | Digits:
+        said = [f"«{text}»" for text in step.texts]
+        if not step.collect:
+            self.steps.append({"node": self.node, "language": self.language, "say": said})
+            return Played()
+        key = self.keys.pop(0) if self.keys else ""
+        self.steps.append({"node": self.node, "language": self.language, "say": said,
+                           "keys": key or "(timeout)"})
+        return Digits(key)
 
 
 def _said(a: Audio) -> str:

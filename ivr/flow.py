@@ -26,6 +26,8 @@ from .prompts import LANGUAGES, PromptSource
 _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 _VAR = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TOPIC = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CATEGORY = re.compile(r"^[a-z0-9_-]{1,32}$")  # as the bookings catalogue spells one
+MAX_BOOKING_CHOICES = 9  # one key per event, 1 to 9
 DTMF_KEYS = "0123456789*#"
 # variables every call has; `set` nodes may add their own
 BUILTIN_VARS = ("caller", "did", "service", "language", "time", "date", "weekday", "topic",
@@ -110,6 +112,15 @@ NODE_SPECS: dict[str, tuple[str, dict[str, FieldSpec]]] = {
         "next": FieldSpec("target", True, "node to go to afterwards"),
     }),
     "hangup": ("Optionally play a prompt, then hang up.", dict(_SAY)),
+    "booking": ("Self-service course and event booking: 1 lists the open events of a "
+                "category and books one for the caller's number, 2 cancels one of the "
+                "caller's bookings; then go on.", {
+        "category": FieldSpec("category", True, "bookings catalogue category (a-z, 0-9, -, _)"),
+        "next": FieldSpec("target", True, "node to go to afterwards"),
+        "max_events": FieldSpec("int", doc="at most this many event dates are offered (one "
+                                "key each)", lo=1, hi=MAX_BOOKING_CHOICES,
+                                default=MAX_BOOKING_CHOICES),
+    }),
 }
 
 TOP_FIELDS = {"start": "first node", "nodes": "node id -> node",
@@ -199,8 +210,16 @@ class Hangup:
     say: str | None = None
 
 
+@dataclass(frozen=True)
+class BookingNode:
+    id: str
+    category: str
+    next: str
+    max_events: int = MAX_BOOKING_CHOICES
+
+
 FlowNode = Play | Menu | SetLanguage | Schedule | Events | ToQueue | Transfer | Goto | SetVars \
-    | Hangup
+    | Hangup | BookingNode
 TERMINALS = (ToQueue, Transfer, Hangup)
 
 
@@ -213,7 +232,7 @@ class Flow:
 
 
 def targets(node: FlowNode) -> list[str]:
-    if isinstance(node, Play | SetLanguage | Events | SetVars):
+    if isinstance(node, Play | SetLanguage | Events | SetVars | BookingNode):
         return [node.next]
     if isinstance(node, Menu):
         return [*node.choices.values(), node.on_timeout, node.on_invalid]
@@ -406,6 +425,14 @@ def _read_node(flow: str, node_id: str, n: Node, ctx: LoadContext) -> FlowNode:
             values[var] = value
         values_node.done()
         node = SetVars(node_id, values, r.target("next"))
+    elif kind == "booking":
+        category = n.text("category")
+        if not _CATEGORY.match(category):
+            raise ConfigError(n.at("category"), f"category {category!r} must be 1-32 of "
+                              "a-z, 0-9, - or _")
+        node = BookingNode(node_id, category, r.target("next"),
+                           n.integer("max_events", MAX_BOOKING_CHOICES, 1,
+                                     MAX_BOOKING_CHOICES))
     else:
         node = Hangup(node_id, r.say(False))
     # unknown fields were refused against the table above, so n.done() has nothing to add
@@ -505,7 +532,7 @@ def _check_graph(flow: Flow, target_at: dict[tuple[str, str], Location],
         problems.at(flow.where[node_id], f"node {node_id!r} is in a loop with no way out "
                     "(no queue, transfer or hangup can be reached from it)")
     for scc in _cycles({n: targets(nodes[n]) for n in reachable}):
-        if not any(isinstance(nodes[n], Menu) for n in scc):
+        if not any(isinstance(nodes[n], Menu | BookingNode) for n in scc):
             first = min(scc, key=lambda n: (flow.where[n].line, n))
             problems.at(flow.where[first], "loop with no way out: "
                         f"{' -> '.join([*sorted(scc), sorted(scc)[0]])} never waits for a key")
@@ -600,7 +627,9 @@ def _schema_of(spec: FieldSpec) -> dict[str, Any]:
         "int": {"type": "integer"},
         "language": {"enum": list(LANGUAGES)},
         "service": {"type": "string"}, "queue": {"type": "string"},
-        "topic": {"type": "string"}, "number": {"type": "string", "pattern": "^[0-9]{1,15}$"},
+        "topic": {"type": "string"},
+        "category": {"type": "string", "pattern": _CATEGORY.pattern},
+        "number": {"type": "string", "pattern": "^[0-9]{1,15}$"},
         "variable": {"type": "string", "pattern": _VAR.pattern},
         "choices": {"type": "object", "minProperties": 1,
                     "propertyNames": {"pattern": "^[0-9*#]$"},

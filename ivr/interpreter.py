@@ -4,11 +4,13 @@ Theory of operation. The interpreter never touches a channel, a socket, a file o
 clock. `start()` and `feed()` return the next instruction for the adapter — say something
 (`Say`), say something and collect a key (`Collect`), or finish (`Enqueue`, `TransferTo`,
 `End`) — and the adapter reports what happened (`Played`, with the key that interrupted it,
-or `Digits`, "" for a timeout). Everything the flow may ask of the outside world (hours and
-overrides, the event board, prompt files) comes from a `World` snapshot taken when the call
-started, and the time from an injected clock. So live calls over FastAGI and dry runs
-(`madoguchi flows simulate`, the tests) run exactly the same code, and a call keeps the flow
-version it started on even when a reload happens mid-call.
+or `Digits`, "" for a timeout). A booking node asks the adapter to run its own pure
+dialogue (`RunBooking`, ivr/booking_dialogue.py); `Played()` then goes on. Everything the
+flow may ask of the outside world (hours and overrides, the event board, prompt files) comes
+from a `World` snapshot taken when the call started, and the time from an injected clock. So
+live calls over FastAGI and dry runs (`madoguchi flows simulate`, the tests) run exactly the
+same code, and a call keeps the flow version it started on even when a reload happens
+mid-call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .flow import (
+    BookingNode,
     Events,
     Flow,
     FlowNode,
@@ -100,7 +103,17 @@ class End:
     reason: str
 
 
-Instruction = Say | Collect | Enqueue | TransferTo | End
+@dataclass(frozen=True)
+class RunBooking:
+    """Run the booking dialogue (ivr/booking_dialogue.py) in the call's language, then feed
+    `Played()` to go on at the node's `next`."""
+
+    category: str
+    max_events: int
+    language: str
+
+
+Instruction = Say | Collect | Enqueue | TransferTo | End | RunBooking
 
 
 # ---- outcomes (adapter -> interpreter) -------------------------------------------------------
@@ -156,6 +169,8 @@ class Interpreter:
                 return TransferTo(node.to, node.dial)
             if isinstance(node, Hangup):
                 return End("hangup")
+            if isinstance(node, BookingNode):
+                return self._enter(node.next)
         if isinstance(node, Menu) and isinstance(outcome, Digits):
             return self._choose(node, outcome.digits)
         raise ValueError(f"outcome {outcome!r} does not fit node {node.id!r}")
@@ -238,6 +253,8 @@ class Interpreter:
             if node.empty:
                 return Say((self._say(node.empty),))
             return node.next
+        if isinstance(node, BookingNode):
+            return RunBooking(node.category, node.max_events, self.language)
         if isinstance(node, ToQueue):
             values = self.variables()
             topic = _render(node.topic, values) if node.topic else values["topic"]

@@ -153,7 +153,8 @@ class Engine:
         self.kpi.booking_counts = self.bookings.counts  # the monthly report's bookings
         self.booking_purge = PurgeJob(self.bookings, self.booking_settings, settings.state_dir)
         self.ivr = IvrRunner(settings, self.ivr_state, self.tracker, layout.ast("recordings"),
-                             self._received, self._enqueue, on_survey=self._survey_answered)
+                             self._received, self._enqueue, on_survey=self._survey_answered,
+                             bookings=ports.BookingsForIvr(self.bookings))
         agi = settings.fastagi
         # the dialplan's secret first, then AMI's word that the channel exists, before any
         # IVR or ACD handler sees a session

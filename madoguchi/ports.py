@@ -15,6 +15,18 @@ from acd.service import OPERATOR_ACTIONS, Acd
 from ami_bridge.ami import AmiClient
 from ami_bridge.fax import FaxDialer
 from ami_bridge.pbx.confgen import Layout
+from bookings.allocation import ACTIVE, Rule
+from bookings.errors import (
+    AlreadyCancelled,
+    BookingError,
+    BookingNotFound,
+    Duplicate,
+    EventStopped,
+    NotEligible,
+    SessionFull,
+    WindowClosed,
+)
+from bookings.service import BookingService, Channel, Who
 from console.ports import (
     CenterFacts,
     ConsolePorts,
@@ -27,6 +39,14 @@ from core.fax import FaxSettings
 from core.settings import Settings
 from core.transfers import resolve
 from fax.ports import FaxSender
+from ivr.booking_port import (
+    BookingPort,
+    BookOutcome,
+    BookResult,
+    CallerBooking,
+    CancelOutcome,
+    OpenSession,
+)
 from ivr.flow import ToQueue
 from ivr.prompts import Audio
 from ivr.schedule import OverrideMode
@@ -164,3 +184,63 @@ class FaxCalls(FaxSender):
 
     async def send(self, job_id: str, tiff: Path, number: str) -> None:
         await self.dialer.send(job_id, tiff, resolve(self.transfers, number).dial)
+
+
+class BookingsForIvr(BookingPort):
+    """The IVR booking node's bookings: the service's own checks decide, and every refusal
+    becomes an outcome the dialogue can say. Bookings and cancellations carry the call's id,
+    so the desk and the audit log tie them to the call."""
+
+    _REFUSALS: tuple[tuple[type[BookingError], BookOutcome], ...] = (
+        (SessionFull, BookOutcome.FULL), (WindowClosed, BookOutcome.CLOSED),
+        (EventStopped, BookOutcome.STOPPED), (Duplicate, BookOutcome.DUPLICATE),
+        (NotEligible, BookOutcome.NOT_ELIGIBLE))
+
+    def __init__(self, bookings: BookingService) -> None:
+        self.bookings = bookings
+
+    async def open_sessions(self, category: str, language: str, limit: int
+                            ) -> list[OpenSession]:
+        out = []
+        for view in await self.bookings.open_events(category):
+            ev = view.row
+            lottery = ev.rule == Rule.LOTTERY.value
+            for sess in view.sessions:
+                if sess.free == 0 and not (ev.waiting_list or lottery):
+                    continue  # nothing a caller could get: not read out
+                out.append(OpenSession(sess.row.id, _lang(language, ev.title_ja, ev.title_en),
+                                       sess.row.starts_at, sess.free, ev.waiting_list,
+                                       lottery))
+        return out[:limit]
+
+    async def book(self, session_id: int, phone: str, call_id: str) -> BookResult:
+        try:
+            found = await self.bookings.book_for_caller(session_id, phone, call_id=call_id)
+        except BookingError as exc:
+            outcome = next((o for kind, o in self._REFUSALS if isinstance(exc, kind)),
+                           BookOutcome.REFUSED)
+            return BookResult(outcome)
+        return BookResult(BookOutcome(found.booking.status), found.booking.number)
+
+    async def bookings_of(self, phone: str, language: str, call_id: str, limit: int
+                          ) -> list[CallerBooking]:
+        now = self.bookings.clock()
+        found = await self.bookings.search(Who("ivr", call_id, Channel.IVR), phone=phone)
+        mine = [f for f in found if f.booking.status in ACTIVE and f.session.starts_at > now]
+        mine.sort(key=lambda f: (f.session.starts_at, f.booking.id))
+        return [CallerBooking(f.booking.number, _lang(language, f.event.title_ja,
+                                                      f.event.title_en),
+                              f.session.starts_at, f.booking.status) for f in mine[:limit]]
+
+    async def cancel(self, number: str, phone: str, call_id: str) -> CancelOutcome:
+        try:
+            await self.bookings.cancel_for_caller(number, phone, call_id)
+        except BookingNotFound:
+            return CancelOutcome.NOT_FOUND
+        except AlreadyCancelled:
+            return CancelOutcome.ALREADY
+        return CancelOutcome.CANCELLED
+
+
+def _lang(language: str, ja: str, en: str) -> str:
+    return en if language == "en" and en else ja
