@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
@@ -257,16 +258,31 @@ def _fax_counts(db: Database, settings: Settings) -> OtherChannels:
 
 
 def _erase_with_fax(erase_recordings: Command) -> Command:
-    """`erase --all --confirm` removes the FAXes too (their files first), then the rest."""
+    """`erase --all --confirm` removes the FAXes too (their files first, with their own
+    deletion report), then the rest. One JSON result, as before: the FAX part under "fax"."""
     def erase(args: argparse.Namespace) -> int:
-        if args.all and args.confirm:
-            from fax.cli import erase_job, run
+        if not (args.all and args.confirm):
+            return erase_recordings(args)  # refused, with the usual message
+        from fax.cli import erase_job, run
 
-            args.action = "erase"
+        args.action = "erase"
+        fax_out = io.StringIO()
+        with contextlib.redirect_stdout(fax_out):
             code = run(args, erase_job(), deletes=True)
-            if code:
-                return code
-        return erase_recordings(args)
+        if code:
+            sys.stdout.write(fax_out.getvalue())
+            return code
+        rest = io.StringIO()
+        with contextlib.redirect_stdout(rest):
+            code = erase_recordings(args)
+        try:
+            result = json.loads(rest.getvalue())
+            result["fax"] = json.loads(fax_out.getvalue())
+        except (ValueError, TypeError):  # not the usual result: show both as they came
+            sys.stdout.write(fax_out.getvalue() + rest.getvalue())
+            return code
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return code
     return erase
 
 
