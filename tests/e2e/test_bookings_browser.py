@@ -116,8 +116,8 @@ def test_an_admin_adds_an_event_and_a_citizen_books_and_cancels(site: str) -> No
             admin.fill("#ev-venue", "市民会館")
             admin.fill("#ev-capacity", "5")
             admin.click("#ev-save")
-            admin.wait_for_function(
-                "document.querySelector('#bk-event-result').textContent.includes('yoga-2027')")
+            # a selector, not wait_for_function: the page's CSP forbids evaluating strings
+            admin.wait_for_selector("#bk-event-result:has-text('yoga-2027')")
             admin.wait_for_selector("#bk-events tbody tr >> text=ヨガ教室")
 
             citizen = browser.new_context().new_page()  # no cookie, no login
