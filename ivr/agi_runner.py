@@ -272,6 +272,6 @@ class _SpokenDialogue:
     async def speak(self, step: Speak) -> Played | Digits:
         audio = await self.runner.speak_texts(step.texts, self.language)
         if step.collect:
-            return await self.runner._perform(self.session, Collect(audio, step.timeout_ms),
-                                              self.version)
+            return await self.runner._perform(
+                self.session, Collect(audio, step.timeout_ms, step.max_digits), self.version)
         return await self.runner._perform(self.session, Say(audio), self.version)

@@ -7,8 +7,12 @@ tests.
 
 1 books: the open dates of the node's category are read one per key ("1: <title>, <date>,
 <n> seats left"), the chosen one is confirmed with 1 and booked for the caller's number, and
-the booking number is read back character by character (9 repeats it once). 2 cancels: see
-`_cancel_list`. Sentences are texts in the call's language; the adapter speaks them by TTS.
+the booking number is read back character by character (9 repeats it once). 2 cancels one of
+the caller's own bookings, found by the number they call from: the caller keys its booking
+number (letters by the key that carries them, then #), which is matched against the keypad
+form of their own bookings' numbers only; one match is read back and cancelled after a 1.
+No match, # alone or no key: their bookings are read one per key instead. Sentences are
+texts in the call's language; the adapter speaks them by TTS.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from .booking_port import (
     OpenSession,
 )
 from .interpreter import Digits, Played
+from .keypad import keypad_digits
 
 KEY_TIMEOUT_MS = 8000
+NUMBER_KEYS = 10  # a booking number's 9 characters and the # that ends them
+_MATCH_LIMIT = 50  # the caller's bookings a keyed number is matched against
 _MIN_PHONE_DIGITS = 6  # fewer digits is no number a booking can be found by again
 _REPEAT_KEY = "9"
 T = TypeVar("T")
@@ -45,6 +52,7 @@ class Speak:
     texts: tuple[str, ...]
     collect: bool = False
     timeout_ms: int = KEY_TIMEOUT_MS
+    max_digits: int = 1  # more: keys until # (not part of the digits), the most or a pause
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "choose_cancel": "取り消すお申し込みの番号を押してください。",
         "confirm_cancel": "{title}、{when}のお申し込みを取り消します。よろしければ1を、"
                           "やめる場合は2を押してください。",
+        "key_number": "申込番号がお分かりの場合は、申込番号を押して、"
+                      "最後にシャープを押してください。英字は、その文字が書かれたボタンを押します。エー、ビー、シーは2です。"
+                      "お分かりにならない場合は、シャープだけを押してください。",
+        "no_match": "押された申込番号のお申し込みは、この電話番号では見つかりませんでした。",
+        "match_intro": "押された番号に当たるお申し込みは{n}件あります。",
+        "match_item": "{choice}番、{title}、{when}、申込番号、{spelt}。",
+        "found": "{title}、{when}のお申し込みです。",
+        "cancel_it": "取り消す場合は1を、やめる場合は2を押してください。",
         "cancelled": "お申し込みを取り消しました。",
         "kept": "取り消しはしませんでした。",
         "c_not_found": "申し訳ありません。このお申し込みは見つかりませんでした。",
@@ -166,6 +182,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "st_applied": ", lottery entry",
         "choose_cancel": "Please press the number of the booking to cancel.",
         "confirm_cancel": "Cancel {title}, {when}? To cancel, press 1. To keep it, press 2.",
+        "key_number": "If you have your booking number, key it, then press hash. For a letter, "
+                      "press the key that carries it: A, B and C are on 2. Otherwise, press "
+                      "hash alone.",
+        "no_match": "This phone number has no booking with the number you keyed.",
+        "match_intro": "{n} of your bookings match the keys you pressed.",
+        "match_item": "{choice}: {title}, {when}, booking number {spelt}.",
+        "found": "Your booking: {title}, {when}.",
+        "cancel_it": "To cancel it, press 1. To keep it, press 2.",
         "cancelled": "Your booking is cancelled.",
         "kept": "Your booking is kept.",
         "c_not_found": "We are sorry: this booking could not be found.",
@@ -239,8 +263,11 @@ class BookingDialogue:
     _attempts: int = 0
     _sessions: list[OpenSession] = field(default_factory=list)
     _chosen: OpenSession | None = None
-    _booked: list[CallerBooking] = field(default_factory=list)
+    _booked: list[CallerBooking] = field(default_factory=list)  # the caller's own
+    _offered: list[CallerBooking] = field(default_factory=list)  # read one per key
+    _offer: tuple[str, ...] = ()  # the sentences that read them
     _to_cancel: CallerBooking | None = None
+    _confirm: tuple[str, ...] = ()  # the sentences that ask to confirm the cancel
     _repeated: bool = False
 
     # ---- public ----------------------------------------------------------------------------
@@ -263,7 +290,7 @@ class BookingDialogue:
                 return ListSessions(self.category, self.max_events)
             if fed.digits == "2":
                 self.state = "finding"
-                return ListBookings(self._phone, self.max_events)
+                return ListBookings(self._phone, _MATCH_LIMIT)
             return self._retry(self._t("menu"))
         if state == "listing" and isinstance(fed, list):
             self._sessions = [s for s in fed if isinstance(s, OpenSession)][:self.max_events]
@@ -294,16 +321,18 @@ class BookingDialogue:
                 return Speak((number_sentence(self.number, self.language),))
             return Finished(self.outcome)
         if state == "finding" and isinstance(fed, list):
-            self._booked = [b for b in fed if isinstance(b, CallerBooking)][:self.max_events]
+            self._booked = [b for b in fed if isinstance(b, CallerBooking)][:_MATCH_LIMIT]
             if not self._booked:
                 return self._say_then_finish(("none_booked",), "nothing_booked")
-            return self._ask("choose_cancel", *self._booking_list())
+            self.state = "keying"
+            return Speak((self._t("key_number"),), collect=True, max_digits=NUMBER_KEYS)
+        if state == "keying" and isinstance(fed, Digits):
+            return self._keyed(fed.digits.split("#")[0])
         if state == "choose_cancel" and isinstance(fed, Digits):
-            picked = self._pick(self._booked, fed.digits)
+            picked = self._pick(self._offered, fed.digits)
             if picked is None:
-                return self._retry(*self._booking_list())
-            self._to_cancel = picked
-            return self._ask("confirm_cancel", self._confirm_cancel(picked))
+                return self._retry(*self._offer)
+            return self._ask_confirm(picked, (self._confirm_cancel(picked),))
         if state == "confirm_cancel" and isinstance(fed, Digits) \
                 and self._to_cancel is not None:
             if fed.digits == "1":
@@ -311,7 +340,7 @@ class BookingDialogue:
                 return Cancel(self._to_cancel.number, self._phone)
             if fed.digits == "2":
                 return self._say_then_finish(("kept",), "kept")
-            return self._retry(self._confirm_cancel(self._to_cancel))
+            return self._retry(*self._confirm)
         if state == "cancelling" and isinstance(fed, CancelOutcome):
             key = {CancelOutcome.CANCELLED: "cancelled", CancelOutcome.NOT_FOUND: "c_not_found",
                    CancelOutcome.ALREADY: "c_already"}[fed]
@@ -362,15 +391,50 @@ class BookingDialogue:
                                  seats=seats))
         return (self._t("list_intro"), *items, self._t("choose"))
 
-    def _booking_list(self) -> tuple[str, ...]:
+    def _keyed(self, keys: str) -> Step:
+        """The digits keyed for a booking number ("" for # alone or no key), matched only
+        against the caller's own bookings: what is said never tells whether the number
+        exists for another phone."""
+        if not keys:
+            return self._offer_list(self._booked_list())
+        matches = [b for b in self._booked if keypad_digits(b.number) == keys]
+        if len(matches) == 1:
+            b = matches[0]
+            return self._ask_confirm(b, (self._t("found", title=b.title,
+                                                 when=self._when(b.starts_at)),
+                                         number_sentence(b.number, self.language),
+                                         self._t("cancel_it")))
+        if matches:  # numbers alike on the keypad: the caller chooses, nothing is guessed
+            return self._offer_list(self._match_list(matches[:self.max_events]))
+        step = self._offer_list(self._booked_list())
+        return Speak((self._t("no_match"), *step.texts), collect=True)
+
+    def _offer_list(self, offer: tuple[list[CallerBooking], tuple[str, ...]]) -> Speak:
+        self._offered, self._offer = offer
+        return self._ask("choose_cancel", *self._offer)
+
+    def _ask_confirm(self, b: CallerBooking, texts: tuple[str, ...]) -> Speak:
+        self._to_cancel, self._confirm = b, texts
+        return self._ask("confirm_cancel", *texts)
+
+    def _booked_list(self) -> tuple[list[CallerBooking], tuple[str, ...]]:
+        shown = self._booked[:self.max_events]
         items = []
-        for key, b in enumerate(self._booked, 1):
+        for key, b in enumerate(shown, 1):
             status = self._t("st_waiting") if b.status == "waiting" else \
                 self._t("st_applied") if b.status == "applied" else ""
             items.append(self._t("booked_item", choice=key, title=b.title,
                                  when=self._when(b.starts_at), status=status))
-        return (self._t("booked_intro", n=len(self._booked)), *items,
-                self._t("choose_cancel"))
+        return shown, (self._t("booked_intro", n=len(shown)), *items,
+                       self._t("choose_cancel"))
+
+    def _match_list(self, matches: list[CallerBooking]
+                    ) -> tuple[list[CallerBooking], tuple[str, ...]]:
+        items = [self._t("match_item", choice=key, title=b.title, when=self._when(b.starts_at),
+                         spelt=spell(b.number, self.language))
+                 for key, b in enumerate(matches, 1)]
+        return matches, (self._t("match_intro", n=len(matches)), *items,
+                         self._t("choose_cancel"))
 
     def _confirm_cancel(self, b: CallerBooking) -> str:
         return self._t("confirm_cancel", title=b.title, when=self._when(b.starts_at))

@@ -1,7 +1,8 @@
 """The booking node's dialogue, pure: every branch fed keys and port answers by hand —
 booking (confirmed, waiting list, lottery, each refusal), the one repeat of the booking
-number, cancelling one of the caller's own bookings, wrong keys and silence, a withheld
-number, an unreachable bookings service — in Japanese and English."""
+number, cancelling one of the caller's own bookings by its keyed booking number or from the
+list of them, wrong keys and silence, a withheld number, an unreachable bookings service —
+in Japanese and English; and the keypad form of booking numbers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from bookings import numbers
 from ivr.booking_dialogue import (
+    NUMBER_KEYS,
     TEXTS,
     Book,
     BookingDialogue,
@@ -28,6 +30,7 @@ from ivr.booking_dialogue import (
 )
 from ivr.booking_port import BookOutcome, BookResult, CallerBooking, CancelOutcome, OpenSession
 from ivr.interpreter import Digits, Played
+from ivr.keypad import keypad_digits
 
 TZ = ZoneInfo("Asia/Tokyo")
 START = datetime(2027, 5, 1, 10, 0, tzinfo=TZ)
@@ -38,6 +41,8 @@ SESSIONS = [OpenSession(11, "ヨガ教室", START, 8, True),
             OpenSession(13, "陶芸教室", LATER, 0, False, lottery=True)]
 MINE = [CallerBooking("K7M2P3Q4R", "ヨガ教室", START, "confirmed"),
         CallerBooking("Z9Y8X7W6V", "料理教室", LATER, "waiting")]
+YOGA_KEYS = "576273747"  # K7M2P3Q4R on the keypad
+PHONE = "0312345678"
 
 
 def dialogue(language: str = "ja", caller: str = "03-1234-5678",
@@ -197,11 +202,27 @@ def test_the_number_booked_for_is_the_callers_digits() -> None:
     assert usable_phone("anonymous") is None
 
 
+def to_number(d: BookingDialogue, booked: list[CallerBooking] = MINE) -> Speak:
+    """Key 2, the caller's bookings found: the booking number is asked for."""
+    d.start()
+    assert d.feed(Digits("2")) == ListBookings(PHONE, 50)  # all their own, to match against
+    step = d.feed(booked)
+    assert isinstance(step, Speak) and step.collect and step.max_digits == NUMBER_KEYS
+    assert step.texts == (TEXTS[d.language]["key_number"],)
+    return step
+
+
+def to_cancel_list(d: BookingDialogue, booked: list[CallerBooking] = MINE) -> Speak:
+    """Key 2, then no number keyed: the caller's bookings are read one per key."""
+    to_number(d, booked)
+    step = d.feed(Digits(""))
+    assert isinstance(step, Speak) and step.collect and step.max_digits == 1
+    return step
+
+
 def test_cancelling_lists_the_callers_own_bookings_without_their_numbers() -> None:
     d = dialogue()
-    d.start()
-    assert d.feed(Digits("2")) == ListBookings("0312345678", 9)
-    step = d.feed(MINE)
+    step = to_cancel_list(d)
     assert said(step) == ("この電話番号でのお申し込みは2件あります。",
                           "1番、ヨガ教室、5月1日、10時。",
                           "2番、料理教室、5月2日、14時30分、キャンセル待ち。",
@@ -219,9 +240,7 @@ def test_cancelling_lists_the_callers_own_bookings_without_their_numbers() -> No
                                                (CancelOutcome.ALREADY, "c_already")])
 def test_a_cancel_that_finds_nothing_is_said(outcome: CancelOutcome, text: str) -> None:
     d = dialogue("en")
-    d.start()
-    d.feed(Digits("2"))
-    d.feed(MINE)
+    to_cancel_list(d)
     d.feed(Digits("1"))
     d.feed(Digits("1"))
     assert said(d.feed(outcome)) == (TEXTS["en"][text],)
@@ -230,28 +249,135 @@ def test_a_cancel_that_finds_nothing_is_said(outcome: CancelOutcome, text: str) 
 
 def test_2_keeps_the_booking_and_wrong_keys_end_the_cancel() -> None:
     d = dialogue()
-    d.start()
-    d.feed(Digits("2"))
-    d.feed(MINE)
+    to_cancel_list(d)
     d.feed(Digits("1"))
     assert said(d.feed(Digits("2"))) == ("取り消しはしませんでした。",)
     assert d.feed(Played()) == Finished("kept")
     d = dialogue()
-    d.start()
-    d.feed(Digits("2"))
-    listed = said(d.feed(MINE))
+    listed = said(to_cancel_list(d))
     assert said(d.feed(Digits("3"))) == listed
     confirm = said(d.feed(Digits("1")))
     assert said(d.feed(Digits(""))) == confirm
     assert said(d.feed(Digits("5"))) == (TEXTS["ja"]["gave_up"],)
 
 
-def test_no_bookings_to_cancel_is_said() -> None:
+def test_no_bookings_to_cancel_is_said_without_asking_for_a_number() -> None:
     d = dialogue()
     d.start()
     d.feed(Digits("2"))
     assert said(d.feed([])) == ("この電話番号でのお申し込みは見つかりませんでした。",)
     assert d.feed(Played()) == Finished("nothing_booked")
+
+
+@pytest.mark.parametrize("keys", [YOGA_KEYS, YOGA_KEYS + "#"])
+def test_a_keyed_booking_number_is_read_back_and_cancelled_after_1(keys: str) -> None:
+    d = dialogue()
+    to_number(d)
+    confirm = d.feed(Digits(keys))
+    assert said(confirm) == ("ヨガ教室、5月1日、10時のお申し込みです。",
+                             "申込番号は、ケー、なな、エム、に。ピー、さん、キュー、よん、アール、です。",
+                             "取り消す場合は1を、やめる場合は2を押してください。")
+    assert isinstance(confirm, Speak) and confirm.collect and confirm.max_digits == 1
+    assert d.feed(Digits("1")) == Cancel("K7M2P3Q4R", PHONE)
+    assert said(d.feed(CancelOutcome.CANCELLED)) == ("お申し込みを取り消しました。",)
+    assert d.feed(Played()) == Finished("cancelled")
+
+
+def test_a_keyed_number_is_asked_for_and_confirmed_in_english() -> None:
+    d = dialogue("en")
+    prompt = to_number(d)
+    assert "A, B and C are on 2" in said(prompt)[0] and "hash" in said(prompt)[0]
+    confirm = d.feed(Digits("999897968"))
+    assert said(confirm) == ("Your booking: 料理教室, May 2 at 2:30 PM.",
+                             number_sentence("Z9Y8X7W6V", "en"),
+                             "To cancel it, press 1. To keep it, press 2.")
+    assert said(d.feed(Digits("7"))) == said(confirm)  # a wrong key: asked once more
+    assert said(d.feed(Digits("2"))) == ("Your booking is kept.",)
+    assert d.feed(Played()) == Finished("kept")
+
+
+def test_a_wrong_key_twice_after_a_keyed_number_ends_the_node() -> None:
+    d = dialogue()
+    to_number(d)
+    confirm = said(d.feed(Digits(YOGA_KEYS)))
+    assert said(d.feed(Digits(""))) == confirm
+    assert said(d.feed(Digits("3"))) == (TEXTS["ja"]["gave_up"],)
+    assert d.feed(Played()) == Finished("gave_up")
+
+
+@pytest.mark.parametrize("keys", ["", "#", "#576"])
+def test_hash_alone_or_no_key_goes_straight_to_the_list(keys: str) -> None:
+    d = dialogue()
+    to_number(d)
+    step = d.feed(Digits(keys))
+    assert said(step)[0] == "この電話番号でのお申し込みは2件あります。"
+    assert said(d.feed(Digits("1")))[0].startswith("ヨガ教室、5月1日、10時のお申し込みを取り消")
+
+
+@pytest.mark.parametrize("keys", ["222222222", YOGA_KEYS[:-1], YOGA_KEYS + "7", "5762*3747"])
+def test_no_match_is_said_once_and_the_list_offered(keys: str) -> None:
+    d = dialogue()
+    to_number(d)
+    step = d.feed(Digits(keys))
+    listed = ("この電話番号でのお申し込みは2件あります。",
+              "1番、ヨガ教室、5月1日、10時。",
+              "2番、料理教室、5月2日、14時30分、キャンセル待ち。",
+              "取り消すお申し込みの番号を押してください。")
+    # the same words whatever was keyed: nothing tells whether the number is someone else's
+    assert said(step) == ("押された申込番号のお申し込みは、この電話番号では見つかりませんでした。",
+                          *listed)
+    assert isinstance(step, Speak) and step.collect and step.max_digits == 1
+    assert said(d.feed(Digits("5"))) == listed  # a wrong key: the list again, not the apology
+    d.feed(Digits("2"))
+    assert d.feed(Digits("1")) == Cancel("Z9Y8X7W6V", PHONE)
+
+
+def test_numbers_alike_on_the_keypad_are_offered_as_a_short_list() -> None:
+    alike = [CallerBooking("ABCD23456", "ヨガ教室", START, "confirmed"),
+             MINE[1],
+             CallerBooking("BACD23456", "料理教室", LATER, "confirmed")]
+    assert keypad_digits("ABCD23456") == keypad_digits("BACD23456") == "222323456"
+    d = dialogue()
+    to_number(d, alike)
+    step = d.feed(Digits("222323456"))
+    assert said(step) == ("押された番号に当たるお申し込みは2件あります。",
+                          "1番、ヨガ教室、5月1日、10時、申込番号、"
+                          "エー、ビー、シー、ディー。に、さん、よん、ご、ろく。",
+                          "2番、料理教室、5月2日、14時30分、申込番号、"
+                          "ビー、エー、シー、ディー。に、さん、よん、ご、ろく。",
+                          "取り消すお申し込みの番号を押してください。")
+    assert said(d.feed(Digits("3"))) == said(step)  # two offered: 3 is no choice
+    confirm = said(d.feed(Digits("2")))
+    assert confirm == ("料理教室、5月2日、14時30分のお申し込みを取り消します。"
+                       "よろしければ1を、やめる場合は2を押してください。",)
+    assert d.feed(Digits("1")) == Cancel("BACD23456", PHONE)
+    en = dialogue("en")
+    to_number(en, alike)
+    assert said(en.feed(Digits("222323456")))[0] == "2 of your bookings match the keys you pressed."
+
+
+def test_a_keyed_number_matches_any_of_the_callers_bookings_not_only_those_read() -> None:
+    many = [CallerBooking(f"{c}7M2P3Q4R", "ヨガ教室", START, "confirmed")
+            for c in "23456789AB"]
+    many += [MINE[1]]  # the eleventh: more than nine, the port may give up to fifty
+    d = dialogue(max_events=2)
+    to_number(d, many)
+    assert said(d.feed(Digits("999897968")))[0] == "料理教室、5月2日、14時30分のお申し込みです。"
+    short = dialogue(max_events=2)
+    to_number(short, many)
+    listed = said(short.feed(Digits("")))
+    assert listed[0] == "この電話番号でのお申し込みは2件あります。" and len(listed) == 4
+
+
+def test_the_keypad_carries_each_letter_on_its_e161_key() -> None:
+    assert keypad_digits("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "22233344455566677778889999"
+    assert keypad_digits("23456789") == "23456789"
+    assert keypad_digits("k7m2p3q4r") == YOGA_KEYS
+    for c in numbers.ALPHABET:  # every character of a booking number is one key, 2 to 9
+        assert keypad_digits(c) in "23456789" and len(keypad_digits(c)) == 1
+    assert len(keypad_digits(numbers.new_number())) == numbers.LENGTH == NUMBER_KEYS - 1
+    with pytest.raises(ValueError, match="no key"):
+        keypad_digits("ABCD-2345")
 
 
 @pytest.mark.parametrize("keys", [["1"], ["2"], ["1", "1", "1"]])

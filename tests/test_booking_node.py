@@ -26,6 +26,7 @@ from ivr.events import Board
 from ivr.flow import BookingNode
 from ivr.flowset import CallWorld, Sources, check, read_flow_set
 from ivr.interpreter import CallInfo, Collect, Digits, End, Interpreter, Played, RunBooking
+from ivr.keypad import keypad_digits
 from ivr.tts import Tts
 from madoguchi.cli import main
 from madoguchi.ports import BookingsForIvr
@@ -148,13 +149,22 @@ def test_flows_simulate_books_against_the_labelled_sample(
 
 def test_flows_simulate_cancels_in_japanese(config: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    out = simulate(config, capsys, "--dtmf", "3,2,1,1", "--caller", "03-5555-0000")
+    # # alone at the booking number: the caller's bookings one per key
+    out = simulate(config, capsys, "--dtmf", "3,2,#,1,1", "--caller", "03-5555-0000")
     assert "path: greeting -> choose-language -> book-japanese -> course-booking -> goodbye" \
         in out
+    assert "[keys: #]" in out
     assert "«1番、【模擬】ヨガ教室、1月6日、10時。»" in out
     assert "«お申し込みを取り消しました。»" in out
     assert ("bookings: simulated sample (no database is read or written): "
             "bookings_of(phone 0355550000), cancel(SAMP23456, phone 0355550000)") in out
+    # the sample's number keyed (SAMP23456: S, A, M, P on 7, 2, 6, 7), read back, cancelled
+    keyed = simulate(config, capsys, "--dtmf", f"3,2,{keypad_digits(SAMPLE_NUMBER)}#,1")
+    assert "[keys: 726723456#]" in keyed
+    assert f"«{number_sentence(SAMPLE_NUMBER, 'ja')}»" in keyed
+    assert "1番" not in keyed.split("[keys: 726723456#]")[1]  # no list: the one match
+    assert "«お申し込みを取り消しました。»" in keyed
+    assert "cancel(SAMP23456, phone 0312345678)" in keyed
     plain = simulate(config, capsys, "--dtmf", "2")  # the board, as before: no booking
     assert "simulated sample" not in plain
 

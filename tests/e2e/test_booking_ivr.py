@@ -2,7 +2,8 @@
 (DID 3000) presses 3 (booking, in Japanese), 1 (book), 1 (the first date read out), 1
 (confirm); the booking exists for the caller's number, taken on that call, and the booking
 number Asterisk played is the one stored, read character by character. A second call from
-the same number presses 3, 2 (cancel), 1 (its one booking), 1 (confirm) and cancels it.
+the same number presses 3, 2 (cancel), keys that booking number on the keypad (letters by the
+key that carries them) and #, hears it read back, presses 1 (confirm) and cancels it.
 
 The event is seeded through the bookings API with a window opened long ago, so it is the
 first date read out, and removed afterwards; the callers' numbers are this file's own.
@@ -22,6 +23,7 @@ import pytest
 
 from core.clock import CITY_TZ
 from ivr.booking_dialogue import number_sentence
+from ivr.keypad import keypad_digits
 from ivr.tts import Tts
 
 from .conftest import CALLER_MEDIA, CALLER_PORT, SIP_PORT, SIPP_DIR, Stack, ami_watch
@@ -48,6 +50,18 @@ def _call(keys: str) -> subprocess.CompletedProcess[bytes]:
          "-key", "dtmf1", f"/usr/share/sip-tester/dtmf_2833_{first}.pcap",
          "-key", "key2", rest[0], "-key", "key3", rest[1], "-key", "key4", rest[2],
          "-nostdin", "-timeout", "120s"],
+        cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=150, check=False)
+
+
+def _call_keying(number_keys: str) -> subprocess.CompletedProcess[bytes]:
+    """3 (Japanese), 2 (cancel), the booking number's keys and #, 1 (confirm)."""
+    digits = [arg for i, k in enumerate(number_keys, 1) for arg in ("-key", f"n{i}", k)]
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(SIPP_DIR / "caller_booking_number.xml"),
+         "-s", "3000", "-i", "127.0.0.1", "-p", str(CALLER_PORT), "-mp", str(CALLER_MEDIA),
+         "-m", "1", "-d", str(KEY_GAP_MS), "-key", "caller", CALLER,
+         "-key", "dtmf1", "/usr/share/sip-tester/dtmf_2833_3.pcap",
+         "-key", "key2", "2", *digits, "-key", "key3", "1", "-nostdin", "-timeout", "120s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=150, check=False)
 
 
@@ -109,9 +123,13 @@ def test_a_caller_books_and_cancels_a_course_by_keys(stack: Stack, course: int,
     said = _sound(tmp_path, number_sentence(booking["number"], "ja"))
     assert any(f.endswith(said) for f in heard), (said, heard)
 
+    keys = keypad_digits(booking["number"])
+    assert len(keys) == 9 and set(keys) <= set("23456789")
     with ami_watch(stack) as watch:
-        result = _call("3211")
+        result = _call_keying(keys)
         assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+        heard = [f for f, _ in watch.played(CALLER)]
+    assert any(f.endswith(said) for f in heard), (said, heard)  # the match read back
     booking = _bookings(stack)[0]
     assert booking["status"] == "cancelled"
     assert len(_calls(stack, 2)) == 2
