@@ -53,6 +53,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "in_state": ("経過", "Time in state"),
     "current_call": ("対応中の通話", "Current call"),
     "no_call": ("通話はありません", "No call"),
+    "book_course": ("講座の申込", "Book a course"),
     "caller": ("発信者番号", "Caller"),
     "language": ("言語", "Language"),
     "service": ("サービス", "Service"),

@@ -5,6 +5,7 @@ the catalogue CSV import (errors by line, all or nothing); the participant list.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests.bookings_data import ADMIN, NOW, event, event_data
 from tests.console_users import user_with_role
 
 App = tuple[TestClient, Engine, Console]
+CONSOLE_JS = (Path(__file__).resolve().parents[1] / "console" / "static" / "console.js"
+              ).read_text(encoding="utf-8")
 FORM = {"name": "山田 太郎", "furigana": "やまだ たろう", "phone": "03-1234-5678", "party": "1",
         "note": ""}
 
@@ -261,6 +264,21 @@ async def test_the_console_page_prefills_the_caller_for_the_desk(app_client: App
                            headers=_staff(console, "supervisor"))
     text = await odd.text()
     assert 'data-caller=""' in text and 'id="bk-event"' in text
+
+
+async def test_the_desk_links_the_caller_on_the_line_to_the_bookings_page(
+        app_client: App) -> None:
+    client, _, console = app_client
+    op = _staff(console, "operator")
+    page = await (await client.get("/console/desk", headers=op)).text()
+    # hidden until a call is on the desk; a new tab, so the desk stays open beside it
+    assert ('<a id="call-book" href="/console/bookings" target="_blank" rel="noopener" '
+            'hidden>講座の申込</a>') in page
+    page = await (await client.get("/console/desk?lang=en", headers=op)).text()
+    assert 'rel="noopener" hidden>Book a course</a>' in page
+    # the page's own parameters, which the bookings page pre-fills and links to the call
+    assert ('"/console/bookings?" + new URLSearchParams({ caller: c.caller, '
+            'call: c.call_id })') in CONSOLE_JS
 
 
 async def test_the_participant_list_as_pdf(app_client: App) -> None:

@@ -183,6 +183,11 @@
         const said = $("#survey-result");
         said.textContent = ""; said.title = ""; said.classList.remove("error");
       }
+      // the bookings page in a new tab, for the caller on the line: their number filled in and
+      // the booking linked to this call (the desk stays open beside it)
+      const book = $("#call-book");
+      book.hidden = !c;
+      if (c) book.href = "/console/bookings?" + new URLSearchParams({ caller: c.caller, call: c.call_id }).toString();
       if (c && $("#record-call").value !== c.call_id) {
         // the record form keeps the last call after it ends, so it can be written in wrap-up
         $("#record-call").value = c.call_id;
