@@ -1,8 +1,10 @@
-"""Durable file writes: a crash leaves the old file or the whole new one, never a torn one."""
+"""Durable file writes (a crash leaves the old file or the whole new one, never a torn one),
+and the erasure and listing of personal-data files that recordings and FAXes share."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -38,3 +40,37 @@ def write_durably(dest: Path, data: bytes | str, mode: int | None = None) -> Non
             os.close(fd)
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
+
+
+def overwrite_and_unlink(path: Path) -> int:
+    """Overwrite a file's bytes with zeros, fsync, then unlink; returns the bytes removed.
+
+    On a plain disk this leaves nothing of the recording or FAX readable through the file system. It
+    cannot reach copies the storage keeps on its own (SSD remapping, copy-on-write file
+    systems, snapshots, backups): README "Recordings" lists those limits.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    with open(path, "r+b") as f:
+        zeros = bytes(1 << 20)
+        left = size
+        while left > 0:
+            n = min(left, len(zeros))
+            f.write(zeros[:n])
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+    return size
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every regular file under root, sorted, skipping nothing (strays must be seen)."""
+    if not root.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name

@@ -8,11 +8,12 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from core.clock import CITY_TZ
+from core.files import overwrite_and_unlink as overwrite_and_unlink
+from core.files import walk_files as walk_files
 
 TOOL_TIMEOUT_S = 120.0
 PDF_MAGIC = b"%PDF-"
@@ -131,29 +132,3 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def overwrite_and_unlink(path: Path) -> int:
-    """Zeros over the file's bytes, fsync, unlink; the bytes removed (0 when absent)."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return 0
-    with open(path, "r+b") as f:
-        left = size
-        zeros = bytes(1 << 20)
-        while left > 0:
-            n = min(left, len(zeros))
-            f.write(zeros[:n])
-            left -= n
-        f.flush()
-        os.fsync(f.fileno())
-    path.unlink()
-    return size
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    if not root.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name

@@ -17,7 +17,6 @@ import hashlib
 import os
 import struct
 import wave
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,8 @@ from ami_bridge.recording_names import is_call_id as is_call_id
 from ami_bridge.recording_names import leg_name as leg_name
 from ami_bridge.recording_names import mixmonitor_args as mixmonitor_args
 from ami_bridge.recording_names import relative_name as relative_name
+from core.files import overwrite_and_unlink as overwrite_and_unlink
+from core.files import walk_files as walk_files
 from core.files import write_durably
 
 
@@ -171,35 +172,3 @@ def repair_header(path: Path) -> bool:
     return inspect_wav(path) is not None
 
 
-def overwrite_and_unlink(path: Path) -> int:
-    """Overwrite a file's bytes with zeros, fsync, then unlink; returns the bytes removed.
-
-    On a plain disk this leaves nothing of the audio readable through the file system. It
-    cannot reach copies the storage keeps on its own (SSD remapping, copy-on-write file
-    systems, snapshots, backups): README "Recordings" lists those limits.
-    """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return 0
-    with open(path, "r+b") as f:
-        zeros = bytes(1 << 20)
-        left = size
-        while left > 0:
-            n = min(left, len(zeros))
-            f.write(zeros[:n])
-            left -= n
-        f.flush()
-        os.fsync(f.fileno())
-    path.unlink()
-    return size
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every regular file under root, sorted, skipping nothing (strays must be seen)."""
-    if not root.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
