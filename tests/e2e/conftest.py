@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from harness.stack_setup import madoguchi_cmd, open_around_the_clock, seed_demo_board
+from ivr.tts import Tts
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_DIR = ROOT / "tests" / "sipp"
@@ -577,3 +578,31 @@ def sipp_keys(service: str, caller: str, key1: str, key2: str) -> subprocess.Com
          "-key", "dtmf2", key2,
          "-nostdin", "-timeout", "120s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, capture_output=True, timeout=150, check=False)
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float) -> None:
+    """Poll a state until it holds; fail naming what never came."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def sipp_done(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """A SIPp run's exit code (killed after `timeout`), its error output printed on failure."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    if proc.returncode:
+        print(f"sipp {proc.args[2]} exited {proc.returncode}: "
+              f"{err.decode(errors='replace')[-1500:]}")
+    return proc.returncode
+
+
+def tts_sound(tmp_path: Path, said: str) -> str:
+    """The tail of the sound the engine makes for a Japanese sentence (tts/ja/<hash>)."""
+    key = Tts(tmp_path / "tts", tmp_path / "cache").key(said, "ja")
+    assert key is not None, "Open JTalk is needed here as on the engine"
+    return f"/tts/{key}"

@@ -24,21 +24,13 @@ import pytest
 from core.clock import CITY_TZ
 from ivr.booking_dialogue import number_sentence
 from ivr.keypad import keypad_digits
-from ivr.tts import Tts
 
-from .conftest import CALLER_MEDIA, CALLER_PORT, SIP_PORT, SIPP_DIR, Stack, ami_watch
+from .conftest import CALLER_MEDIA, CALLER_PORT, SIP_PORT, SIPP_DIR, Stack, ami_watch, tts_sound
 
 pytestmark = pytest.mark.asterisk
 EVENT = "e2e-ivr-yoga"
 CALLER = "0355550461"
 KEY_GAP_MS = 10_000  # between two keys: each lands while the dialogue waits for it
-
-
-def _sound(tmp_path: Path, said: str) -> str:
-    """The tail of the sound the engine makes for a Japanese sentence (tts/ja/<hash>)."""
-    key = Tts(tmp_path / "tts", tmp_path / "cache").key(said, "ja")
-    assert key is not None, "Open JTalk is needed here as on the engine"
-    return f"/tts/{key}"
 
 
 def _call(keys: str) -> subprocess.CompletedProcess[bytes]:
@@ -120,7 +112,7 @@ def test_a_caller_books_and_cancels_a_course_by_keys(stack: Stack, course: int,
     assert call["flow_path"] == "greeting,choose-language,book-japanese,course-booking,goodbye"
     assert booking["call_id"] == call["id"]  # the desk sees which call booked it
     # the number read back is the number stored, as one sentence spelt character by character
-    said = _sound(tmp_path, number_sentence(booking["number"], "ja"))
+    said = tts_sound(tmp_path, number_sentence(booking["number"], "ja"))
     assert any(f.endswith(said) for f in heard), (said, heard)
 
     keys = keypad_digits(booking["number"])

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ import pytest
 from acd.announcements import text
 from acd.callback_texts import say
 from ami_bridge.dialplan import Context, Var
-from ivr.tts import Tts
 
 from .conftest import (
     CALLER_MEDIA,
@@ -35,6 +34,9 @@ from .conftest import (
     Stack,
     phone_media,
     phone_port,
+    sipp_done,
+    tts_sound,
+    wait_for,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -55,31 +57,6 @@ class CallbackWatch(AmiWatch):
     def snapshot(self) -> list[dict[str, str]]:
         with self._lock:
             return list(self.events)
-
-
-def _sound(tmp_path: Path, said: str) -> str:
-    key = Tts(tmp_path / "tts", tmp_path / "cache").key(said, "ja")
-    assert key is not None, "Open JTalk is needed here as on the engine"
-    return f"/tts/{key}"
-
-
-def _wait_for(what: str, check: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
-def _done(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    if proc.returncode:
-        print(f"sipp {proc.args[2]} exited {proc.returncode}: "
-              f"{err.decode(errors='replace')[-1500:]}")
-    return proc.returncode
 
 
 def _sipp(*args: str) -> subprocess.Popen[bytes]:
@@ -152,15 +129,15 @@ def test_a_waiting_caller_is_called_back_in_their_place_operator_first(
     procs.extend([operator, citizen, caller])
 
     # the caller is let go by Asterisk once the callback is booked (BYE): SIPp exits 0
-    assert _done(caller, 110) == 0, "the caller was not let go after booking the callback"
+    assert sipp_done(caller, 110) == 0, "the caller was not let go after booking the callback"
     events = watch.snapshot()
     mine = [e for e in events if e.get("CallerIDNum") == CITIZEN]
     # what the hold loop said (BackGround: a key is heard while it plays), sound paths as
     # Asterisk sees them
     said = [e.get("AppData", "") for e in mine
             if e["Event"] == "Newexten" and e.get("Application", "").lower() == "background"]
-    position = _sound(tmp_path, text(1, None, "ja"))
-    offer = _sound(tmp_path, say("offer", "ja", key="5"))
+    position = tts_sound(tmp_path, text(1, None, "ja"))
+    offer = tts_sound(tmp_path, say("offer", "ja", key="5"))
 
     assert any(data.endswith(position) for data in said), f"no position said: {said}"
     # the offer is on the channel before the key is taken (the loop says it at its next
@@ -168,8 +145,8 @@ def test_a_waiting_caller_is_called_back_in_their_place_operator_first(
     offers = [e for e in mine if e["Event"] == "VarSet"]
     assert offers and offers[0].get("Value", "").endswith(offer), offers
     prompts = watch.played(CITIZEN)
-    confirm = _sound(tmp_path, say("confirm", "ja", digits=" ".join(CITIZEN)))
-    taken = _sound(tmp_path, say("taken", "ja"))
+    confirm = tts_sound(tmp_path, say("confirm", "ja", digits=" ".join(CITIZEN)))
+    taken = tts_sound(tmp_path, say("taken", "ja"))
     # their number read back (the 1 that confirmed it made the booking below), the goodbye
     files = [f for f, _ in prompts]
     heard_confirm = [i for i, f in enumerate(files) if f.endswith(confirm)]
@@ -188,17 +165,17 @@ def test_a_waiting_caller_is_called_back_in_their_place_operator_first(
     # the operator is free again: rung first, then the citizen dialled
     status, body = stack.post("/api/agents/7001/state", {"action": "back"})
     assert status == 200, body
-    assert _done(operator, 60) == 0, "the operator's phone did not take the callback"
-    assert _done(citizen, 60) == 0, "the citizen was not called back"
+    assert sipp_done(operator, 60) == 0, "the operator's phone did not take the callback"
+    assert sipp_done(citizen, 60) == 0, "the citizen was not called back"
 
     def rows() -> list[dict[str, object]]:
         return [r for r in stack.call_rows(CITIZEN) if r["outcome"] == "callback"]
-    _wait_for("the callback's call record", rows, 20)
+    wait_for("the callback's call record", rows, 20)
     [back] = rows()
     assert back["callback_of"] == asked["id"]
     assert back["agent_id"] == "7001" and back["answered_at"] is not None
-    _wait_for("the callback's recording", lambda: rows()[0]["recordings"] == 1, 30)
-    _wait_for("the callback done", lambda: _callback_rows(stack)[0]["state"] == "done", 10)
+    wait_for("the callback's recording", lambda: rows()[0]["recordings"] == 1, 30)
+    wait_for("the callback done", lambda: _callback_rows(stack)[0]["state"] == "done", 10)
     [done] = _callback_rows(stack)
     assert done["result_call_id"] == back["id"] and done["attempts"] == 1
 

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,8 @@ from .conftest import (
     ami_watch,
     phone_media,
     phone_port,
+    sipp_done,
+    wait_for,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -42,25 +44,6 @@ TALK_MS = 6000  # the SIPp operator talks this long, then hangs up
 # the caller's first survey key, after its language key at 7 s: answered at about 8 s, the
 # operator hangs up at about 14 s, the survey's intro and first question run from there
 FIRST_KEY_AFTER_MS = 14000
-
-
-def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _done(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    if proc.returncode:
-        print(f"sipp {proc.args[2]} exited {proc.returncode}: "
-              f"{err.decode(errors='replace')[-1500:]}")
-    return proc.returncode
 
 
 def _operator() -> subprocess.Popen[bytes]:
@@ -111,7 +94,7 @@ def _row(stack: Stack, number: str) -> dict[str, object]:
         rows[:] = stack.call_rows(number)
         return len(rows) == 1
 
-    _wait_for(f"the call record of {number}", stored, 20)
+    wait_for(f"the call record of {number}", stored, 20)
     return rows[0]
 
 
@@ -170,18 +153,18 @@ def test_a_call_the_operator_marks_hears_the_survey_and_moves_the_score(
             started = time.monotonic()
             procs.append(caller := _caller("1000", number, "2", "4", "5"))  # 2: English
             # the operator answers; while they talk, the call is marked for the survey
-            _wait_for("7001 talking to the caller", talking, 30)
+            wait_for("7001 talking to the caller", talking, 30)
             status, body = stack.post(f"/api/calls/{call_id[0]}/survey", {})
             assert status == 200 and isinstance(body, dict), body
             assert body == {"call_id": call_id[0], "survey": True, "agent_id": "7001"}
             # the operator hangs up; the caller is not hung up on: the survey has them
-            assert _done(operator, 40) == 0
-            _wait_for("7001 in wrap-up", lambda: stack.agents()["7001"]["state"]
+            assert sipp_done(operator, 40) == 0
+            wait_for("7001 in wrap-up", lambda: stack.agents()["7001"]["state"]
                       in ("wrap_up", "available"), 10)
             time.sleep(1.0)
             assert caller.poll() is None, "the caller was hung up with the operator"
             # keys 4 and 5, then the closing words, then Asterisk hangs up
-            assert _done(caller, 60) == 0
+            assert sipp_done(caller, 60) == 0
             lasted = time.monotonic() - started
             time.sleep(0.5)
         heard = watch.played(number)
@@ -248,8 +231,8 @@ def test_a_flow_that_asks_for_the_survey_marks_the_calls_it_queues(stack: Stack)
                 # 1: Japanese; then a wrong key (7), asked again and answered 3; the second
                 # question is left to time out
                 procs.append(caller := _caller("2000", number, "1", "7", "3"))
-                assert _done(operator, 40) == 0
-                assert _done(caller, 80) == 0
+                assert sipp_done(operator, 40) == 0
+                assert sipp_done(caller, 80) == 0
                 time.sleep(0.5)
             heard = watch.played(number)
         finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,6 @@ import pytest
 
 from acd.announcements import CAP_S, text
 from ami_bridge.dialplan import Context, Var
-from ivr.tts import Tts
 
 from .conftest import (
     CALLER_MEDIA,
@@ -31,6 +30,8 @@ from .conftest import (
     Stack,
     phone_media,
     phone_port,
+    tts_sound,
+    wait_for,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -75,18 +76,11 @@ def hold_watch(stack: Stack) -> Iterator[HoldWatch]:
         watch.close()
 
 
-def _sound(tmp_path: Path, said: str) -> str:
-    """The tail of the sound the engine makes for a Japanese sentence (tts/ja/<hash>)."""
-    key = Tts(tmp_path / "tts", tmp_path / "cache").key(said, "ja")
-    assert key is not None, "Open JTalk is needed here as on the engine"
-    return f"/tts/{key}"
-
-
 def _position_one(tmp_path: Path, with_figure: bool) -> set[str]:
     """Every sentence a caller first in line may hear: with a figure (1 to 10 minutes, or
     more than 10) or without."""
     waits: list[float | None] = [*(60.0 * m for m in range(1, 11)), CAP_S + 1]
-    return {_sound(tmp_path, text(1, w, "ja")) for w in (waits if with_figure else [None])}
+    return {tts_sound(tmp_path, text(1, w, "ja")) for w in (waits if with_figure else [None])}
 
 
 def _caller(caller: str, slot: int, calls: int = 1, period_ms: int = 1000
@@ -110,13 +104,6 @@ def _operator(talk_ms: int, calls: int) -> subprocess.Popen[bytes]:
          "-nostdin", "-timeout", "180s"],
         cwd=SIPP_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
-
-
-def _wait_for(what: str, check: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _done(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[int | None]:
@@ -156,30 +143,30 @@ def _at_entry(steps: list[tuple[str, str]], sound: str) -> bool:
 
 def test_a_waiting_caller_hears_the_position_at_entry_and_again_only_when_it_changes(
         stack: Stack, procs: list[subprocess.Popen[bytes]], tmp_path: Path) -> None:
-    first_says = _sound(tmp_path, "ただいま、あなたの順番は1番目です。")
-    second_says = _sound(tmp_path, "ただいま、あなたの順番は2番目です。")
+    first_says = tts_sound(tmp_path, "ただいま、あなたの順番は1番目です。")
+    second_says = tts_sound(tmp_path, "ただいま、あなたの順番は2番目です。")
     stack.set_ready()  # nobody logged in: the position is said, no wait figure
     with hold_watch(stack) as watch:
         procs.append(_caller("0366600001", 0))
-        _wait_for("the first caller's position", lambda: watch.sounds_set("0366600001"), 40)
+        wait_for("the first caller's position", lambda: watch.sounds_set("0366600001"), 40)
         set_first = watch.sounds_set("0366600001")
         assert len(set_first) == 1 and set_first[0].endswith(first_says), set_first
         sound = set_first[0]
         # the file is in the engine's sounds, where Asterisk reads it
         assert (stack.state / "asterisk" / "sounds" / f"{first_says[1:]}.wav").is_file()
-        _wait_for("the position at entry", lambda: watch.played("0366600001", sound), 20)
+        wait_for("the position at entry", lambda: watch.played("0366600001", sound), 20)
         assert _at_entry(watch.hold_steps("0366600001"), sound), watch.hold_steps("0366600001")
         # the next slot (music, the busy message, the position's turn) says nothing: unchanged
-        _wait_for("the next announcement slot", lambda: [
+        wait_for("the next announcement slot", lambda: [
             app for app, _ in watch.hold_steps("0366600001")].count("Return") >= 2, 60)
         assert watch.played("0366600001", sound) == 1
         assert watch.sounds_set("0366600001") == [sound]
 
         procs.append(_caller("0366600002", 1))
-        _wait_for("the second caller's position", lambda: watch.sounds_set("0366600002"), 40)
+        wait_for("the second caller's position", lambda: watch.sounds_set("0366600002"), 40)
         second = watch.sounds_set("0366600002")[0]
         assert second.endswith(second_says), second
-        _wait_for("the second position at entry", lambda: watch.played("0366600002", second),
+        wait_for("the second position at entry", lambda: watch.played("0366600002", second),
                   20)
         assert _at_entry(watch.hold_steps("0366600002"), second)
 
@@ -188,12 +175,12 @@ def test_a_waiting_caller_hears_the_position_at_entry_and_again_only_when_it_cha
         procs.append(_operator(talk_ms=20000, calls=2))
         time.sleep(0.5)  # the phone listens before it is rung
         stack.set_ready("7001")
-        _wait_for("the second caller's new position",
+        wait_for("the second caller's new position",
                   lambda: len(watch.sounds_set("0366600002")) >= 2, 30)
         moved = watch.sounds_set("0366600002")[1]
         assert any(moved.endswith(s) for s in _position_one(tmp_path, with_figure=False)
                    | _position_one(tmp_path, with_figure=True)), moved
-        _wait_for("the new position played", lambda: watch.played("0366600002", moved), 60)
+        wait_for("the new position played", lambda: watch.played("0366600002", moved), 60)
         assert watch.played("0366600002", second) == 1
         assert watch.sounds_set("0366600001") == [sound]  # answered: told nothing more
         assert _done(procs, 90) == [0, 0, 0]
@@ -208,19 +195,19 @@ def test_behind_a_busy_operator_the_caller_hears_the_expected_wait(
         # three calls answered and their after-call work over: the queue's answer rate
         first_three = _caller("0366600010", 2, calls=3, period_ms=3000)
         assert _done([first_three], 150) == [0]
-        _wait_for("7001 free after the third call",
+        wait_for("7001 free after the third call",
                   lambda: stack.agents()["7001"]["state"] == "available", 20)
         # the next caller is answered at once and told nothing; the one after (queued some 8 s
         # later, after the menu) waits for them: 5 s talk and 8 s after-call work
         procs.append(_caller("0366600011", 3))
-        _wait_for("7001 on the fourth call",
+        wait_for("7001 on the fourth call",
                   lambda: stack.agents()["7001"]["state"] in ("ringing", "on_call"), 30)
         procs.append(_caller("0366600012", 4))
-        _wait_for("the waiting caller's sentence", lambda: watch.sounds_set("0366600012"), 40)
+        wait_for("the waiting caller's sentence", lambda: watch.sounds_set("0366600012"), 40)
         said = watch.sounds_set("0366600012")[0]
         assert any(said.endswith(s) for s in _position_one(tmp_path, with_figure=True)), (
             f"{said} is not 'first in line, about N minutes'")
-        _wait_for("the sentence at entry", lambda: watch.played("0366600012", said), 20)
+        wait_for("the sentence at entry", lambda: watch.played("0366600012", said), 20)
         assert _at_entry(watch.hold_steps("0366600012"), said)
         assert watch.sounds_set("0366600011") == []
         assert _done(procs, 90) == [0, 0, 0]
